@@ -24,9 +24,10 @@ Pure module: no Rally imports, no I/O. Times are seconds since load start.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import functools
+
+import numpy as np
 
 from rally_osic.measure import stats
 from rally_osic.measure.timeline import Timeline
@@ -37,7 +38,7 @@ class AnalysisConfig:
     percentile: float = 95.0
     warmup_iterations: int = 0
     min_baseline: int = 10
-    window: int = 5
+    window: int = 9
     persistence: int = 3
     cluster_gap: int = 5
     trend_min_growth: float = 0.25
@@ -101,6 +102,7 @@ class Outage:
     full_runs: tuple[tuple[float, float], ...]  # only-failure stretches
     starts_at_load_start: bool  # no success before it
     open_ended: bool  # fewer than cluster_gap successes after it
+    next_success: float | None  # start of the first success after it
 
     @property
     def downtime(self) -> float:
@@ -149,12 +151,12 @@ class FaultAnalysis:
         return compute_baseline(self.timeline, self.fault_at, self.config)
 
     @functools.cached_property
-    def successful(self) -> tuple[list[float], list[float]]:
+    def successful(self) -> tuple[np.ndarray, np.ndarray]:
         """(starts, durations) of the successful operations."""
         return self.timeline.successful()
 
     @functools.cached_property
-    def running_mean(self) -> tuple[list[float], list[float]]:
+    def running_mean(self) -> tuple[np.ndarray, np.ndarray]:
         """(start times, running means) of the successful operations."""
         starts, durations = self.successful
         return starts, stats.centered_running_mean(
@@ -188,17 +190,19 @@ class FaultAnalysis:
 
     @property
     def downtime(self) -> float:
-        return sum(o.downtime for o in self.outages_after_fault)
+        return float(sum(o.downtime for o in self.outages_after_fault))
 
     @property
     def downtime_uncertainty(self) -> float:
-        return sum(o.uncertainty for o in self.outages_after_fault)
+        return float(sum(o.uncertainty for o in self.outages_after_fault))
 
     @property
     def degraded_seconds(self) -> float:
-        return sum(
-            d.end - max(d.start, self.fault_at)
-            for d in self.degradations_after_fault
+        return float(
+            sum(
+                d.end - max(d.start, self.fault_at)
+                for d in self.degradations_after_fault
+            )
         )
 
     @property
@@ -213,7 +217,6 @@ class FaultAnalysis:
     @functools.cached_property
     def recovery(self) -> Recovery:
         return compute_recovery(
-            self.timeline,
             self.fault_at,
             self.outages_after_fault,
             self.degradations_after_fault,
@@ -228,43 +231,30 @@ def compute_baseline(
     An operation still running when the fault hit may have been slowed by
     it, so it is not part of the baseline.
     """
-    times: list[float] = []
-    durations: list[float] = []
-    failures = 0
-    starts, lengths, failed = (
-        timeline.starts,
-        timeline.durations,
-        timeline.failed,
-    )
-    for index in range(config.warmup_iterations, len(starts)):
-        start = starts[index]
-        if start >= fault_at:
-            break
-        if start + lengths[index] > fault_at:
-            continue
-        if failed[index]:
-            failures += 1
-        else:
-            times.append(start)
-            durations.append(lengths[index])
-    if not durations:
+    starts, durations = timeline.starts, timeline.durations
+    inside = starts + durations <= fault_at
+    inside[: config.warmup_iterations] = False
+    ok = inside & ~timeline.failed
+    failures = int(np.count_nonzero(inside & timeline.failed))
+    times, samples = starts[ok], durations[ok]
+    if not len(samples):
         return Baseline(
             0, failures, None, None, config.percentile, False, None
         )
-    sufficient = len(durations) >= config.min_baseline
+    sufficient = len(samples) >= config.min_baseline
     return Baseline(
-        samples=len(durations),
+        samples=len(samples),
         failures=failures,
-        mean=sum(durations) / len(durations),
-        threshold=stats.percentile(durations, config.percentile),
+        mean=float(samples.mean()),
+        threshold=stats.percentile(samples, config.percentile),
         percentile=config.percentile,
         sufficient=sufficient,
-        trend=baseline_trend(times, durations, config) if sufficient else None,
+        trend=baseline_trend(times, samples, config) if sufficient else None,
     )
 
 
 def baseline_trend(
-    times: list[float], durations: list[float], config: AnalysisConfig
+    times: np.ndarray, durations: np.ndarray, config: AnalysisConfig
 ) -> Trend:
     """Whether baseline durations keep growing with time.
 
@@ -281,10 +271,16 @@ def baseline_trend(
     return Trend(growth=growth, rho=rho, growing=growing)
 
 
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last + 1) indexes of the runs of True in ``mask``."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
 def degradation_periods(
-    starts: list[float],
-    durations: list[float],
-    means: list[float],
+    starts: np.ndarray,
+    durations: np.ndarray,
+    means: np.ndarray,
     threshold: float,
     persistence: int,
 ) -> list[Degradation]:
@@ -296,113 +292,86 @@ def degradation_periods(
     # Running means come from prefix sums, whose rounding would otherwise
     # put a flat run of durations equal to the threshold "above" it.
     limit = threshold + 1e-9 * max(1.0, abs(threshold))
-    periods: list[Degradation] = []
-    run_start = None
-    for index in range(len(means) + 1):
-        above = index < len(means) and means[index] > limit
-        if above and run_start is None:
-            run_start = index
-        elif not above and run_start is not None:
-            if index - run_start >= persistence:
-                span = range(run_start, index)
-                periods.append(
-                    Degradation(
-                        start=starts[run_start],
-                        end=max(starts[i] + durations[i] for i in span),
-                        operations=index - run_start,
-                        mean=sum(durations[i] for i in span)
-                        / (index - run_start),
-                        peak=max(means[i] for i in span),
-                        reaches_end=index == len(means),
-                    )
-                )
-            run_start = None
-    return periods
+    firsts, stops = _runs(means > limit)
+    keep = stops - firsts >= persistence
+    firsts, stops = firsts[keep], stops[keep]
+    if not len(firsts):
+        return []
+    # Reduce each run alone: cut at its first index and at its stop (a
+    # stop at the very end needs no cut). Runs are separated by at least
+    # one operation under the limit, so the cuts strictly increase.
+    cuts = np.column_stack((firsts, stops)).ravel()
+    if cuts[-1] == len(means):
+        cuts = cuts[:-1]
+    ends = np.maximum.reduceat(starts + durations, cuts)[0::2]
+    sums = np.add.reduceat(durations, cuts)[0::2]
+    peaks = np.maximum.reduceat(means, cuts)[0::2]
+    count = len(means)
+    return [
+        Degradation(
+            start=float(starts[first]),
+            end=float(ends[k]),
+            operations=int(stop - first),
+            mean=float(sums[k] / (stop - first)),
+            peak=float(peaks[k]),
+            reaches_end=bool(stop == count),
+        )
+        for k, (first, stop) in enumerate(zip(firsts, stops))
+    ]
 
 
 def find_outages(timeline: Timeline, cluster_gap: int) -> list[Outage]:
-    """Clusters of failures, split by ``cluster_gap`` consecutive successes."""
-    starts, failed = timeline.starts, timeline.failed
-    outages: list[Outage] = []
+    """Clusters of failures, split by ``cluster_gap`` consecutive successes.
+
+    The operation just before a cluster and the one just after it are
+    successes by construction (a failure there would belong to the
+    cluster), which gives the gaps of the uncertainty directly.
+    """
+    starts = timeline.starts
     count = len(starts)
-    index = 0
-    while index < count:
-        if not failed[index]:
-            index += 1
-            continue
-        first = index
-        last = index
-        successes_inside = 0
-        streak = 0  # successes since the last failure
-        index += 1
-        while index < count and streak < cluster_gap:
-            if failed[index]:
-                successes_inside += streak
-                streak = 0
-                last = index
-            else:
-                streak += 1
-            index += 1
+    failures = np.flatnonzero(timeline.failed)
+    if not len(failures):
+        return []
+    successes_between = np.diff(failures) - 1
+    splits = np.flatnonzero(successes_between >= cluster_gap)
+    firsts = failures[np.concatenate(([0], splits + 1))]
+    lasts = failures[np.concatenate((splits, [len(failures) - 1]))]
+    # Stretches of consecutive failures, for the full part of each outage.
+    run_breaks = np.flatnonzero(successes_between > 0)
+    run_firsts = failures[np.concatenate(([0], run_breaks + 1))]
+    run_lasts = failures[np.concatenate((run_breaks, [len(failures) - 1]))]
+    run_cluster = np.searchsorted(lasts, run_lasts)
+    fail_counts = np.diff(
+        np.concatenate((np.searchsorted(failures, firsts), [len(failures)]))
+    )
+    outages = []
+    for k, (first, last) in enumerate(zip(firsts, lasts)):
+        mine = run_cluster == k
+        gap_before = starts[first] - starts[first - 1] if first > 0 else 0.0
+        has_next = last + 1 < count
+        gap_after = starts[last + 1] - starts[last] if has_next else 0.0
         outages.append(
-            _make_outage(timeline, first, last, successes_inside, cluster_gap)
+            Outage(
+                start=float(starts[first]),
+                end=float(starts[last]),
+                uncertainty=float(gap_before + gap_after) / 2.0,
+                failures=int(fail_counts[k]),
+                successes=int(last - first + 1 - fail_counts[k]),
+                full_runs=tuple(
+                    zip(
+                        starts[run_firsts[mine]].tolist(),
+                        starts[run_lasts[mine]].tolist(),
+                    )
+                ),
+                starts_at_load_start=bool(first == 0),
+                open_ended=bool(count - last - 1 < cluster_gap),
+                next_success=float(starts[last + 1]) if has_next else None,
+            )
         )
-        index = last + 1
     return outages
 
 
-def _make_outage(
-    timeline: Timeline,
-    first: int,
-    last: int,
-    successes_inside: int,
-    cluster_gap: int,
-) -> Outage:
-    starts, failed = timeline.starts, timeline.failed
-    previous_success = next(
-        (i for i in range(first - 1, -1, -1) if not failed[i]), None
-    )
-    successes_after = 0
-    next_success = None
-    # Past the last failure come only successes until the cluster closes.
-    for i in range(last + 1, len(starts)):
-        if next_success is None:
-            next_success = i
-        successes_after += 1
-        if successes_after >= cluster_gap:
-            break
-    gap_before = (
-        starts[first] - starts[previous_success]
-        if previous_success is not None
-        else 0.0
-    )
-    gap_after = (
-        starts[next_success] - starts[last]
-        if next_success is not None
-        else 0.0
-    )
-    full_runs = []
-    run_first = None
-    for i in range(first, last + 2):
-        is_failure = i <= last and failed[i]
-        if is_failure and run_first is None:
-            run_first = i
-        elif not is_failure and run_first is not None:
-            full_runs.append((starts[run_first], starts[i - 1]))
-            run_first = None
-    return Outage(
-        start=starts[first],
-        end=starts[last],
-        uncertainty=(gap_before + gap_after) / 2.0,
-        failures=last - first + 1 - successes_inside,
-        successes=successes_inside,
-        full_runs=tuple(full_runs),
-        starts_at_load_start=previous_success is None,
-        open_ended=successes_after < cluster_gap,
-    )
-
-
 def compute_recovery(
-    timeline: Timeline,
     fault_at: float,
     outages: list[Outage],
     degradations: list[Degradation],
@@ -419,17 +388,7 @@ def compute_recovery(
         return Recovery(False, None, None, "still degraded at end of run")
     recovered_at = fault_at
     if outages:
-        recovered_at = max(
-            recovered_at, _first_success_after(timeline, outages[-1].end)
-        )
+        recovered_at = max(recovered_at, outages[-1].next_success)
     if degradations:
         recovered_at = max(recovered_at, degradations[-1].end)
     return Recovery(True, recovered_at, recovered_at - fault_at, "")
-
-
-def _first_success_after(timeline: Timeline, time: float) -> float:
-    starts, failed = timeline.starts, timeline.failed
-    for i in range(bisect.bisect_right(starts, time), len(starts)):
-        if not failed[i]:
-            return starts[i]
-    return time

@@ -1,33 +1,30 @@
-"""Small statistics helpers (pure Python, no dependencies)."""
+"""Small statistics helpers on numpy arrays."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+
+import numpy as np
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
     """Percentile with linear interpolation between closest ranks.
 
-    Same definition as numpy's default ("linear") method, so figures match
-    what an operator computes by hand with numpy.
+    numpy's default ("linear") method, so figures match what an operator
+    computes by hand.
     """
-    if not values:
+    if len(values) == 0:
         raise ValueError("percentile of an empty sequence")
     if not 0 <= pct <= 100:
         raise ValueError(f"percentile {pct} is outside 0..100")
-    ordered = sorted(values)
-    rank = pct / 100.0 * (len(ordered) - 1)
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return float(np.percentile(np.asarray(values, dtype=float), pct))
 
 
 def median(values: Sequence[float]) -> float:
     return percentile(values, 50.0)
 
 
-def centered_running_mean(values: Sequence[float], window: int) -> list[float]:
+def centered_running_mean(values: Sequence[float], window: int) -> np.ndarray:
     """Mean over a window centred on each value, shrinking at the edges.
 
     A centred window does not lag behind the data the way a trailing one
@@ -36,20 +33,15 @@ def centered_running_mean(values: Sequence[float], window: int) -> list[float]:
     """
     if window < 1:
         raise ValueError("window must be at least 1")
-    count = len(values)
-    prefix = [0.0] * (count + 1)
-    total = 0.0
-    for index, value in enumerate(values):
-        total += value
-        prefix[index + 1] = total
+    data = np.asarray(values, dtype=float)
+    count = len(data)
+    prefix = np.concatenate(([0.0], np.cumsum(data)))
     before = (window - 1) // 2
     after = window - 1 - before
-    means = [0.0] * count
-    for index in range(count):
-        low = max(0, index - before)
-        high = min(count, index + after + 1)
-        means[index] = (prefix[high] - prefix[low]) / (high - low)
-    return means
+    index = np.arange(count)
+    low = np.maximum(index - before, 0)
+    high = np.minimum(index + after + 1, count)
+    return (prefix[high] - prefix[low]) / (high - low)
 
 
 def spearman_rho(xs: Sequence[float], ys: Sequence[float]) -> float:
@@ -58,40 +50,28 @@ def spearman_rho(xs: Sequence[float], ys: Sequence[float]) -> float:
         raise ValueError("xs and ys differ in size")
     if len(xs) < 2:
         return 0.0
-    rank_x = _average_ranks(xs)
-    rank_y = _average_ranks(ys)
+    rank_x = average_ranks(np.asarray(xs, dtype=float))
+    rank_y = average_ranks(np.asarray(ys, dtype=float))
     return _pearson(rank_x, rank_y)
 
 
-def _average_ranks(values: Sequence[float]) -> list[float]:
-    order = sorted(range(len(values)), key=values.__getitem__)
-    ranks = [0.0] * len(values)
-    position = 0
-    while position < len(order):
-        tie_end = position
-        while (
-            tie_end + 1 < len(order)
-            and values[order[tie_end + 1]] == values[order[position]]
-        ):
-            tie_end += 1
-        average = (position + tie_end) / 2.0
-        for k in range(position, tie_end + 1):
-            ranks[order[k]] = average
-        position = tie_end + 1
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """0-based ranks, ties sharing the average of their positions."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    new_group = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    bounds = np.concatenate((np.flatnonzero(new_group), [len(values)]))
+    group_rank = (bounds[:-1] + bounds[1:] - 1) / 2.0
+    ranks = np.empty(len(values))
+    ranks[order] = group_rank[np.cumsum(new_group) - 1]
     return ranks
 
 
-def _pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
-    count = len(xs)
-    mean_x = sum(xs) / count
-    mean_y = sum(ys) / count
-    cov = var_x = var_y = 0.0
-    for x, y in zip(xs, ys):
-        dx = x - mean_x
-        dy = y - mean_y
-        cov += dx * dy
-        var_x += dx * dx
-        var_y += dy * dy
+def _pearson(xs: np.ndarray, ys: np.ndarray) -> float:
+    dx = xs - xs.mean()
+    dy = ys - ys.mean()
+    var_x = float(dx @ dx)
+    var_y = float(dy @ dy)
     if var_x == 0.0 or var_y == 0.0:
         return 0.0
-    return cov / math.sqrt(var_x * var_y)
+    return float(dx @ dy) / (var_x * var_y) ** 0.5

@@ -11,13 +11,14 @@ Pure module: no Rally imports, no I/O.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 
 class Timeline:
-    """Columns of operations sorted by start time.
+    """Columns of operations sorted by start time (numpy arrays).
 
     ``starts`` are seconds since ``origin`` (an epoch timestamp),
     ``durations`` are seconds, ``failed`` tells which operations failed.
@@ -28,9 +29,9 @@ class Timeline:
     def __init__(
         self,
         origin: float,
-        starts: list[float],
-        durations: list[float],
-        failed: list[bool],
+        starts: np.ndarray,
+        durations: np.ndarray,
+        failed: np.ndarray,
     ) -> None:
         self.origin = origin
         self.starts = starts
@@ -46,25 +47,21 @@ class Timeline:
         origin: float | None = None,
     ) -> Timeline:
         """Build from epoch start timestamps in any order."""
-        count = len(timestamps)
-        if len(durations) != count or len(failed) != count:
+        stamps = np.asarray(timestamps, dtype=float)
+        lengths = np.asarray(durations, dtype=float)
+        failures = np.asarray(failed).astype(bool)
+        if not len(stamps) == len(lengths) == len(failures):
             raise ValueError("timestamps, durations and failed differ in size")
-        if count == 0:
-            return cls(origin or 0.0, [], [], [])
-        if _is_sorted(timestamps):
-            order: Iterable[int] = range(count)
-            first = timestamps[0]
-        else:
-            order = sorted(range(count), key=timestamps.__getitem__)
-            first = timestamps[order[0]]
-        origin = first if origin is None else origin
-        order = list(order)
-        return cls(
-            origin,
-            [timestamps[i] - origin for i in order],
-            [float(durations[i]) for i in order],
-            [bool(failed[i]) for i in order],
-        )
+        if len(stamps) and np.any(stamps[1:] < stamps[:-1]):
+            order = np.argsort(stamps, kind="stable")
+            stamps, lengths, failures = (
+                stamps[order],
+                lengths[order],
+                failures[order],
+            )
+        if origin is None:
+            origin = float(stamps[0]) if len(stamps) else 0.0
+        return cls(origin, stamps - origin, lengths, failures)
 
     @classmethod
     def from_iterations(
@@ -84,15 +81,14 @@ class Timeline:
     @property
     def end(self) -> float:
         """Seconds from the load start to the end of the last operation."""
-        if not self.starts:
+        if not len(self.starts):
             return 0.0
-        return max(s + d for s, d in zip(self.starts, self.durations))
+        return float(np.max(self.starts + self.durations))
 
-    def successful(self) -> tuple[list[float], list[float]]:
+    def successful(self) -> tuple[np.ndarray, np.ndarray]:
         """(starts, durations) of the successful operations, in order."""
-        starts = [s for s, f in zip(self.starts, self.failed) if not f]
-        durations = [d for d, f in zip(self.durations, self.failed) if not f]
-        return starts, durations
+        ok = ~self.failed
+        return self.starts[ok], self.durations[ok]
 
     def start_of_iteration(self, number: int) -> float | None:
         """Start of the ``number``-th iteration to start (1-based).
@@ -102,8 +98,4 @@ class Timeline:
         """
         if number < 1 or number > len(self.starts):
             return None
-        return self.starts[number - 1]
-
-
-def _is_sorted(values: Sequence[float]) -> bool:
-    return all(a <= b for a, b in itertools.pairwise(values))
+        return float(self.starts[number - 1])

@@ -14,7 +14,9 @@ from rally import consts
 from rally.task import sla
 
 from rally_osic import faultclock
-from rally_osic.measure import AnalysisConfig, FaultAnalysis, Timeline
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from rally_osic.measure import AnalysisConfig, FaultAnalysis, Timeline
 
 FAULT_AT_SCHEMA = {
     "description": "When the fault was triggered, as in the hook's "
@@ -81,7 +83,7 @@ BASELINE_PROPERTIES: dict[str, t.Any] = {
     "window": {
         "type": "integer",
         "minimum": 1,
-        "description": "Operations in the centred running mean (default 5).",
+        "description": "Operations in the centred running mean (default 9).",
     },
     "persistence": {
         "type": "integer",
@@ -153,6 +155,10 @@ class FaultSLA(sla.SLA, metaclass=abc.ABCMeta):
     def _compute_verdict(self) -> tuple[bool, str]:
         if not self.timestamps:
             return False, "no iterations to judge: FAIL"
+        # numpy is imported only now, so that `rally` starts as fast as
+        # without this package.
+        from rally_osic.measure import FaultAnalysis, Timeline
+
         timeline = Timeline.from_columns(
             self.timestamps, self.durations, self.failed
         )
@@ -202,6 +208,8 @@ class FaultSLA(sla.SLA, metaclass=abc.ABCMeta):
         return start, f"trigger, iteration {fault_at['at']}"
 
     def _analysis_config(self) -> AnalysisConfig:
+        from rally_osic.measure import AnalysisConfig
+
         names = (
             "percentile",
             "warmup_iterations",

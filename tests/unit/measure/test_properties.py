@@ -39,7 +39,7 @@ def summary(analysis):
         analysis.outages,
         analysis.degradations,
         analysis.recovery,
-        analysis.running_mean,
+        [series.tolist() for series in analysis.running_mean],
     )
 
 

@@ -12,9 +12,9 @@ def test_sorts_by_start_and_uses_first_start_as_origin():
         ]
     )
     assert timeline.origin == 100.0
-    assert timeline.starts == [0.0, 2.5, 5.0]
-    assert timeline.durations == [9.0, 0.5, 1.0]
-    assert timeline.failed == [True, False, False]
+    assert timeline.starts.tolist() == [0.0, 2.5, 5.0]
+    assert timeline.durations.tolist() == [9.0, 0.5, 1.0]
+    assert timeline.failed.tolist() == [True, False, False]
     assert timeline.end == 9.0
 
 
@@ -22,7 +22,7 @@ def test_missing_duration_counts_as_zero():
     timeline = Timeline.from_iterations(
         [{"timestamp": 1.0, "duration": None, "error": ["E", "m", "t"]}]
     )
-    assert timeline.durations == [0.0]
+    assert timeline.durations.tolist() == [0.0]
 
 
 def test_start_of_iteration_is_one_based_and_bounded():
@@ -48,4 +48,5 @@ def test_successful_columns():
     timeline = Timeline.from_columns(
         [0.0, 1.0, 2.0], [0.1, 0.2, 0.3], [False, True, False]
     )
-    assert timeline.successful() == ([0.0, 2.0], [0.1, 0.3])
+    starts, durations = timeline.successful()
+    assert (starts.tolist(), durations.tolist()) == ([0.0, 2.0], [0.1, 0.3])
