@@ -17,11 +17,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def port_open(port: int, timeout: float = 0.05) -> bool:
-    with contextlib.suppress(OSError):
+def port_open(port: int, timeout: float = 0.5) -> bool | None:
+    """True if it accepts, False if refused, None if it cannot tell.
+
+    A killed server's port refuses at once; a slow answer on a loaded
+    machine says nothing about an outage.
+    """
+    try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
             return True
-    return False
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return None
 
 
 class HttpService:
@@ -91,8 +99,8 @@ class OutageWatcher(threading.Thread):
         state = None
         while not self._stop_event.is_set():
             now = time.time()
-            is_open = port_open(self.port, timeout=self.interval)
-            if is_open != state:
+            is_open = port_open(self.port)
+            if is_open is not None and is_open != state:
                 self.transitions.append((now, is_open))
                 state = is_open
             time.sleep(self.interval)
