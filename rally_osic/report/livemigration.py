@@ -1,0 +1,244 @@
+"""The live-migration section: host evacuations, per-migration downtime.
+
+Expected results (what the live-migration scenario must produce):
+
+* a workload whose scenario name contains ``live_migrat`` or ``evacuat``
+  (any case), or whose iterations carry the table below;
+* the scenario arguments ``storage`` (e.g. ``"shared"``, ``"local"``),
+  ``tunnelled`` (bool) and ``flavor`` (e.g. ``"small"``), which name the
+  table the workload belongs to; several workloads with the same three
+  values are merged;
+* one iteration per host evacuation, its ``duration`` being the time to
+  evacuate the host, and in its ``output.complete`` a Rally ``Table``
+  titled ``"Live migrations"``, one row per migrated VM::
+
+      {"title": "Live migrations", "chart_plugin": "Table",
+       "data": {"cols": ["vm", "success", "duration", "probe_downtime",
+                         "libvirt_downtime", "tcp_bytes_lost",
+                         "tcp_max_stall"],
+                "rows": [["vm-1", true, 41.2, 0.094, 0.081, 0, 0.31]]}}
+
+  Times are seconds; ``probe_downtime`` is the network probe's outage of
+  that one migration, ``libvirt_downtime`` the hypervisor's figure
+  (``jobStats`` ``downtime``), ``tcp_bytes_lost`` the bytes a TCP stream
+  lost (0 means the stream continued), ``tcp_max_stall`` its longest stall.
+  Missing cells may be ``null``; extra columns are ignored.
+
+See ``samples/live-migration.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rally_osic.measure import stats
+
+SCENARIO_PATTERN = re.compile(r"live_?migrat|evacuat", re.IGNORECASE)
+TABLE_TITLE = "live migrations"
+COLUMNS = (
+    "vm",
+    "success",
+    "duration",
+    "probe_downtime",
+    "libvirt_downtime",
+    "tcp_bytes_lost",
+    "tcp_max_stall",
+)
+
+
+def _table(iteration: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    output = iteration.get("output")
+    if not isinstance(output, Mapping):
+        return None
+    for item in output.get("complete") or []:
+        if (
+            isinstance(item, Mapping)
+            and str(item.get("title", "")).strip().lower() == TABLE_TITLE
+            and isinstance(item.get("data"), Mapping)
+        ):
+            return item["data"]
+    return None
+
+
+def is_live_migration(workload: Mapping[str, Any]) -> bool:
+    name = next(iter(workload.get("scenario") or {"": 0}))
+    if SCENARIO_PATTERN.search(name):
+        return True
+    data = workload.get("data") or []
+    return bool(data) and _table(data[0]) is not None
+
+
+@dataclasses.dataclass
+class Migration:
+    success: bool
+    duration: float | None
+    probe_downtime: float | None
+    libvirt_downtime: float | None
+    tcp_bytes_lost: float | None
+    tcp_max_stall: float | None
+
+
+@dataclasses.dataclass
+class Evacuation:
+    duration: float
+    failed: bool
+    migrations: list[Migration]
+
+
+@dataclasses.dataclass
+class LiveMigrationRun:
+    """One workload's evacuations, with the table it belongs to."""
+
+    storage: str
+    tunnelled: str
+    flavor: str
+    task_uuid: str
+    scenario: str
+    evacuations: list[Evacuation]
+
+
+def extract(workload: Mapping[str, Any], task_uuid: str) -> LiveMigrationRun:
+    scenario, args = next(iter(workload["scenario"].items()))
+    args = args if isinstance(args, Mapping) else {}
+    tunnelled = args.get("tunnelled", args.get("tunneled"))
+    evacuations = []
+    for iteration in sorted(workload["data"], key=lambda i: i["timestamp"]):
+        migrations = []
+        table = _table(iteration)
+        if table is not None:
+            columns = [str(c).lower() for c in table.get("cols") or []]
+            for row in table.get("rows") or []:
+                if isinstance(row, list | tuple):
+                    migrations.append(_migration(dict(zip(columns, row))))
+        evacuations.append(
+            Evacuation(
+                duration=float(iteration.get("duration") or 0.0),
+                failed=bool(iteration.get("error")),
+                migrations=migrations,
+            )
+        )
+    return LiveMigrationRun(
+        storage=str(args.get("storage", "unspecified")),
+        tunnelled=(
+            "unspecified"
+            if tunnelled is None
+            else ("on" if tunnelled else "off")
+        ),
+        flavor=str(args.get("flavor", "unspecified")),
+        task_uuid=task_uuid,
+        scenario=scenario,
+        evacuations=evacuations,
+    )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _migration(cells: Mapping[str, Any]) -> Migration:
+    success = cells.get("success")
+    return Migration(
+        success=bool(success) if success is not None else True,
+        duration=_number(cells.get("duration")),
+        probe_downtime=_number(cells.get("probe_downtime")),
+        libvirt_downtime=_number(cells.get("libvirt_downtime")),
+        tcp_bytes_lost=_number(cells.get("tcp_bytes_lost")),
+        tcp_max_stall=_number(cells.get("tcp_max_stall")),
+    )
+
+
+@dataclasses.dataclass
+class Distribution:
+    count: int
+    median: float | None
+    p95: float | None
+    maximum: float | None
+
+    @classmethod
+    def of(cls, values: Iterable[float | None]) -> Distribution:
+        present = [v for v in values if v is not None]
+        if not present:
+            return cls(0, None, None, None)
+        return cls(
+            len(present),
+            stats.median(present),
+            stats.percentile(present, 95),
+            max(present),
+        )
+
+
+@dataclasses.dataclass
+class LiveMigrationTable:
+    storage: str
+    tunnelled: str
+    flavor: str
+    runs: int
+    evacuations: int
+    failed_evacuations: int
+    evacuation_mean: float | None  # seconds, successful evacuations
+    migrations: int
+    successful_migrations: int
+    migration_duration: Distribution
+    probe_downtime: Distribution
+    libvirt_downtime: Distribution
+    tcp_measured: int
+    tcp_with_loss: int
+    tcp_bytes_lost: float
+    tcp_max_stall: Distribution
+
+    @property
+    def title(self) -> str:
+        return (
+            f"{self.storage.capitalize()} storage, tunnelling "
+            f"{self.tunnelled}, {self.flavor} flavor"
+        )
+
+
+def tables(runs: list[LiveMigrationRun]) -> list[LiveMigrationTable]:
+    """One table per storage × tunnelling × flavor, in a stable order."""
+    grouped: dict[tuple[str, str, str], list[LiveMigrationRun]] = {}
+    for run in runs:
+        grouped.setdefault(
+            (run.storage, run.tunnelled, run.flavor), []
+        ).append(run)
+    flavor_order = {"tiny": 0, "small": 1, "medium": 2, "large": 3}
+    result = []
+    for key in sorted(
+        grouped,
+        key=lambda k: (k[0], k[1] != "on", flavor_order.get(k[2], 9), k[2]),
+    ):
+        evacuations = [e for run in grouped[key] for e in run.evacuations]
+        migrations = [m for e in evacuations for m in e.migrations]
+        ok = [m for m in migrations if m.success]
+        durations = [e.duration for e in evacuations if not e.failed]
+        tcp = [m for m in ok if m.tcp_bytes_lost is not None]
+        result.append(
+            LiveMigrationTable(
+                storage=key[0],
+                tunnelled=key[1],
+                flavor=key[2],
+                runs=len(grouped[key]),
+                evacuations=len(evacuations),
+                failed_evacuations=sum(e.failed for e in evacuations),
+                evacuation_mean=(
+                    sum(durations) / len(durations) if durations else None
+                ),
+                migrations=len(migrations),
+                successful_migrations=len(ok),
+                migration_duration=Distribution.of(m.duration for m in ok),
+                probe_downtime=Distribution.of(m.probe_downtime for m in ok),
+                libvirt_downtime=Distribution.of(
+                    m.libvirt_downtime for m in ok
+                ),
+                tcp_measured=len(tcp),
+                tcp_with_loss=sum(1 for m in tcp if m.tcp_bytes_lost),
+                tcp_bytes_lost=sum(m.tcp_bytes_lost for m in tcp),
+                tcp_max_stall=Distribution.of(m.tcp_max_stall for m in ok),
+            )
+        )
+    return result

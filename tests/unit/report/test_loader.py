@@ -1,0 +1,115 @@
+import json
+
+import pytest
+
+from rally_osic.report import loader
+from rally_osic.report.errors import ReportInputError
+from tests.unit.report import factory
+
+
+def load_all(path):
+    return list(loader.iter_workloads(path))
+
+
+def test_reads_format_1_2_with_task_metadata(write_json):
+    path = write_json(factory.document(factory.study_workloads()))
+    loaded = load_all(path)
+    assert len(loaded) == 5
+    assert loaded[0].task.uuid == "0fa17000-0000-4000-8000-000000000001"
+    assert loaded[0].task.env_name == "lab"
+    assert loaded[0].task.rally_version == "5.1.1"
+    assert loaded[0].subtask_title == "fault tests"
+    assert len(loaded[0].workload["data"]) == 300
+
+
+def test_reads_old_results_list(write_json):
+    path = write_json(factory.old_format(factory.study_workloads()[:2]))
+    loaded = load_all(path)
+    assert [next(iter(w.workload["scenario"])) for w in loaded] == [
+        "Authenticate.keystone"
+    ] * 2
+    assert loaded[0].workload["hooks"][0]["config"]["action"]
+
+
+def test_accepts_both_shapes_of_failed_hook_error(write_json):
+    workload = factory.fault_workload(hook="fault_injection")
+    workload["hooks"][0]["results"][0].update(
+        status="failed",
+        error={"etype": "OSFError", "msg": "boom", "details": ""},
+    )
+    other = factory.fault_workload(hook="fault_injection", seed=2)
+    other["hooks"][0]["results"][0].update(
+        status="failed", error=["OSFError", "boom", "tb"]
+    )
+    assert len(load_all(write_json(factory.document([workload, other])))) == 2
+
+
+def test_folder_is_expanded_sorted(tmp_path, write_json):
+    write_json(factory.document(factory.study_workloads()[:1]), "b.json")
+    write_json(factory.document(factory.study_workloads()[1:2]), "a.json")
+    assert [p.name for p in loader.expand_paths([str(tmp_path)])] == [
+        "a.json",
+        "b.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "file is empty"),
+        (b"hello", "not JSON"),
+        (b'{"info": {}, "tasks": [{"uuid": "x", "subtasks": [', "truncated"),
+        (b'{"something": "else"}', "no 'tasks' list"),
+        (b"[1, 2]", "not Rally results"),
+        (
+            b'{"info": {"format_version": "9.9"}, "tasks": []}',
+            "unsupported Rally JSON format_version 9.9",
+        ),
+        (b'{"info": {}, "tasks": []}', "no workloads"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    with pytest.raises(ReportInputError) as error:
+        load_all(path)
+    text = str(error.value)
+    assert message in text
+    assert str(path) in text
+    assert "\n" not in text
+
+
+def test_truncated_real_file_names_the_problem(tmp_path, write_json):
+    path = write_json(factory.document(factory.study_workloads()))
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ReportInputError, match="truncated"):
+        load_all(path)
+
+
+def test_workload_without_iterations(write_json):
+    workload = factory.fault_workload()
+    workload["data"] = []
+    path = write_json(factory.document([workload]))
+    with pytest.raises(ReportInputError, match="has no iterations"):
+        load_all(path)
+
+
+def test_iteration_without_timestamp(write_json):
+    workload = factory.fault_workload()
+    del workload["data"][3]["timestamp"]
+    path = write_json(factory.document([workload]))
+    with pytest.raises(ReportInputError, match="iteration 4 lacks"):
+        load_all(path)
+
+
+def test_old_format_entry_without_result(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps([{"key": {"name": "X.y"}}]))
+    with pytest.raises(ReportInputError, match="workload 1: not Rally"):
+        load_all(path)
+
+
+def test_missing_path():
+    with pytest.raises(ReportInputError, match="no such file or folder"):
+        loader.expand_paths(["/nonexistent/results.json"])

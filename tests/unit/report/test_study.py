@@ -1,0 +1,158 @@
+import html.parser
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+
+from rally_osic.report import loader, outline, render, study
+from rally_osic.report.errors import ReportInputError
+from tests.unit.report import factory
+
+
+def build(path, **kwargs):
+    kwargs.setdefault("chart_formats", ())
+    kwargs.setdefault("workers", 1)
+    return study.build_study(loader.iter_workloads(path), **kwargs)
+
+
+def test_runs_are_grouped_into_tests_by_service(study_file):
+    result = build(study_file)
+    assert [
+        (t.number, t.service, t.fault, len(t.runs)) for t in result.tests
+    ] == [
+        ("1.1", "Keystone", "Kill memcached service on one node", 2),
+        ("1.2", "Keystone", "Restart MySQL service on one node", 1),
+        ("2.1", "Neutron", "Kill neutron-server service on one node", 1),
+        ("3.1", "Glance", "Restart glance-api service on one node", 1),
+    ]
+    assert [r.number for r in result.tests[0].runs] == [1, 2]
+    assert [s.name for s in result.services] == [
+        "Keystone",
+        "Neutron",
+        "Glance",
+    ]
+    assert len(result.live_migration) == 2
+
+
+def test_findings_follow_the_whitepaper_error_types(study_file):
+    result = build(study_file)
+    findings = {t.number: t.findings for t in result.tests}
+    assert "transient_failures" in findings["1.1"]
+    assert "degradation" in findings["1.2"]
+    assert {"failed_to_recover", "growing_baseline", "resource_limit"} <= set(
+        findings["2.1"]
+    )
+    assert findings["3.1"][0] == "no_effect"
+    assert result.tests_passed == 2
+
+
+def test_workload_without_fault_is_rejected(write_json):
+    workload = factory.fault_workload(hook=None, sla_fault_at=False)
+    path = write_json(factory.document([workload]))
+    with pytest.raises(ReportInputError, match="workload 1 .*: no fault"):
+        build(path)
+
+
+class Collector(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags = []
+        self.attributes = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attributes.extend(name for name, _ in attrs)
+
+
+def test_html_escapes_everything_from_results(write_json, tmp_path):
+    workload = factory.fault_workload(
+        error=(
+            "Boom<script>",
+            "<script>alert(1)</script><img src=x onerror=alert(2)>",
+        ),
+        description="<img src=x onerror=alert(3)>",
+        label="Kill <b>memcached</b>",
+    )
+    path = write_json(factory.document([workload], title="<script>x</script>"))
+    html = render.render_html(build(path, chart_formats=("png",)))
+    collector = Collector()
+    collector.feed(html)
+    assert "script" not in collector.tags
+    assert "onerror" not in collector.attributes
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Kill &lt;b&gt;memcached&lt;/b&gt;" in html
+    assert "hunter2-secret" not in html
+    assert collector.tags.count("img") == 1
+
+
+def test_html_has_the_whitepaper_sections(study_file, tmp_path):
+    outline_file = tmp_path / "outline.yaml"
+    outline_file.write_text(
+        "title: My study\nintroduction: |\n  First paragraph.\n\n  Second.\n"
+        "conclusion: All good.\ntests:\n"
+        "  'Authenticate.keystone: Kill memcached service on one node': "
+        "Memcached prose.\n  '2.1': Neutron prose.\n"
+        "services:\n  Glance: Glance prose.\n"
+    )
+    metadata = {"cloud": "22 nodes", "admin": {"password": "topsecret"}}
+    result = build(
+        study_file,
+        outline=outline.load_outline(str(outline_file)),
+        metadata=metadata,
+    )
+    html = render.render_html(result)
+    for heading in (
+        "Executive summary",
+        "Introduction",
+        "Environment",
+        "Test tools and method",
+        "Tested scenarios",
+        "Results – the graphs",
+        "Results – summary",
+        "Services that failed to recover",
+        "Transient failures after the fault",
+        "Unexpected or unexplained anomalies",
+        "Tested scenarios – graph results",
+        "Live migration",
+        "Summary",
+        "Appendix – SLA details",
+    ):
+        assert f">{heading}<" in html, heading
+    for prose in (
+        "First paragraph.",
+        "Second.",
+        "All good.",
+        "Memcached prose.",
+        "Neutron prose.",
+        "Glance prose.",
+        "22 nodes",
+    ):
+        assert prose in html
+    assert "topsecret" not in html
+    assert "2 of 4 tests passed" in html
+    assert "240/240" in html
+
+
+def test_junit_has_one_case_per_run_and_criterion(study_file):
+    result = build(study_file)
+    root = ElementTree.fromstring(render.junit_xml(result))
+    cases = root.findall(".//testcase")
+    assert len(cases) == 5 * 2
+    assert root.get("tests") == "10"
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert int(root.get("failures")) == len(failed) > 0
+
+
+def test_junit_falls_back_to_report_recovery(write_json):
+    workload = factory.fault_workload(sla_fault_at=False)
+    path = write_json(factory.document([workload]))
+    root = ElementTree.fromstring(render.junit_xml(build(path)))
+    (case,) = root.findall(".//testcase")
+    assert case.get("name") == "run 1: recovery (report)"
+
+
+def test_write_atomic_replaces_without_leftovers(tmp_path):
+    target = tmp_path / "out.html"
+    target.write_text("old")
+    render.write_atomic(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.html"]
