@@ -1,0 +1,1 @@
+"""Fault layer of rally-osic (non-plugin code; see plugins/hooks)."""

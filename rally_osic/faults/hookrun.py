@@ -1,0 +1,164 @@
+"""What the ``osic_fault`` hook does, without Rally: parse its config,
+run the fault, shape the outputs (Rally ``Table`` charts) and verdict."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+from rally_osic.faults import engine, osf
+from rally_osic.faults import targets as tg
+from rally_osic.faults import transport as tr
+
+
+@dataclasses.dataclass
+class HookResult:
+    passed: bool
+    reason: str
+    record: dict
+    outputs: list
+    etype: str = "FaultFailed"
+    details: str = ""
+
+
+def spec_from_config(action) -> engine.FaultSpec:
+    if isinstance(action, str):
+        return engine.parse_sentence(action)
+    if "node_action" in action:
+        return engine.FaultSpec(
+            action=action["node_action"],
+            service=action.get("service"),
+            nodes=action.get("nodes", "one"),
+            seconds=action.get("seconds"),
+            stress=action.get("stress"),
+            workers=action.get("workers", 1),
+        )
+    return engine.FaultSpec(
+        action=action["action"],
+        service=action["service"],
+        nodes=action.get("nodes", "all"),
+        seconds=action.get("seconds"),
+    )
+
+
+def _fmt(t):
+    if not t:
+        return "-"
+    return datetime.datetime.fromtimestamp(
+        t, tz=datetime.timezone.utc
+    ).strftime("%H:%M:%S.%f")[:-3]
+
+
+def outputs_for(record: dict) -> list:
+    t0 = record.get("triggered_at")
+
+    def rel(t):
+        return "-" if not t or not t0 else f"{t - t0:+.3f}"
+
+    rows = []
+    for key in (
+        "triggered_at",
+        "started_at",
+        "finished_at",
+        "effective_at",
+        "undone_at",
+        "restored_at",
+        "healthy_at",
+    ):
+        if record.get(key):
+            rows.append([key, _fmt(record[key]), rel(record[key])])
+    timing = {
+        "title": f"Fault: {record.get('fault', '')}",
+        "description": (
+            f"effect: {record.get('effect') or 'not observed'}; came back: "
+            f"{record.get('came_back') or '-'}; "
+            f"{'PASSED' if record.get('passed') else 'FAILED'}: "
+            f"{record.get('reason', '')}"
+        ),
+        "chart_plugin": "Table",
+        "data": {
+            "cols": ["event", "time (UTC)", "seconds after trigger"],
+            "rows": rows,
+        },
+    }
+    outs = [timing]
+    nodes = record.get("nodes") or []
+    if nodes:
+        outs.append(
+            {
+                "title": "Fault targets",
+                "chart_plugin": "Table",
+                "data": {
+                    "cols": [
+                        "host",
+                        "effect",
+                        "effect after trigger (s)",
+                        "downtime (s)",
+                        "came back",
+                        "PIDs before",
+                        "PIDs after",
+                    ],
+                    "rows": [
+                        [
+                            n["host"],
+                            n["effect"] or "-",
+                            rel(n["effective_at"]),
+                            "-"
+                            if n["downtime"] is None
+                            else f"{n['downtime']:.3f}",
+                            n["came_back"],
+                            " ".join(map(str, n["pids_before"])) or "-",
+                            " ".join(map(str, n["pids_after"])) or "-",
+                        ]
+                        for n in nodes
+                    ],
+                },
+            }
+        )
+    findings = record.get("findings") or []
+    if findings:
+        outs.append(
+            {
+                "title": "Fault findings",
+                "chart_plugin": "Table",
+                "data": {
+                    "cols": ["finding"],
+                    "rows": [[f] for f in findings],
+                },
+            }
+        )
+    return outs
+
+
+def run(hook_config: dict, env_extras: dict | None = None) -> HookResult:
+    try:
+        config, source = osf.find_config(hook_config, env_extras)
+        spec = spec_from_config(hook_config["action"])
+        record = engine.run_fault(
+            config,
+            spec,
+            recover_within=float(hook_config.get("recover_within", 300)),
+            restore=bool(hook_config.get("restore", True)),
+            restore_after=hook_config.get("restore_after"),
+            effect_timeout=float(hook_config.get("effect_timeout", 60)),
+            health_url=hook_config.get("health_url"),
+        )
+    except (
+        osf.FaultConfigError,
+        engine.FaultError,
+        tg.TargetError,
+        tr.TransportError,
+    ) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        record = {"passed": False, "reason": reason, "error": reason}
+        return HookResult(False, reason, record, [], etype=type(exc).__name__)
+    record["config_source"] = source
+    passed = bool(record.get("passed"))
+    reason = record.get("reason", "")
+    return HookResult(
+        passed,
+        reason,
+        record,
+        outputs_for(record),
+        details="\n".join(record.get("findings") or []),
+    )

@@ -1,0 +1,152 @@
+"""Pure logic of the fault layer: no Rally, no processes."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from rally_osic.faults import engine, osa, osf, probe, timeline
+from rally_osic.faults import targets as tg
+
+SAMPLE = os.path.join(
+    os.path.dirname(__file__),
+    "..",
+    "..",
+    "..",
+    "samples",
+    "openstack_inventory.json",
+)
+
+
+def test_effect_reasons():
+    base = {"pids": [10], "port_open": True}
+    assert timeline.effect_of(base, {"pids": []}) == "process gone"
+    assert timeline.effect_of(base, {"pids": [11]}) == "PID changed"
+    assert timeline.effect_of(base, {"pids": [10], "frozen": True}) == (
+        "process frozen"
+    )
+    assert timeline.effect_of(base, {"pids": [10], "port_open": False}) == (
+        "port closed"
+    )
+    assert timeline.effect_of(base, dict(base)) is None
+
+
+def test_timeline_itself_restore_never():
+    tl = timeline.Timeline(baseline={"pids": [1]}, triggered_at=100.0)
+    tl.feed(99.0, {"pids": []})  # before the trigger: ignored
+    tl.feed(100.2, {"pids": []})
+    tl.feed(101.0, {"pids": [2]})
+    assert (tl.effective_at, tl.healthy_at, tl.came_back) == (
+        100.2,
+        101.0,
+        "itself",
+    )
+    assert timeline.verdict(tl, 5, "x")[0]
+    assert not timeline.verdict(tl, 0.5, "x")[0]
+
+    tl = timeline.Timeline(baseline={"pids": [1]}, triggered_at=0.0)
+    tl.feed(1.0, {"pids": []})
+    tl.restore_started_at = 6.0
+    tl.feed(6.1, {"pids": [3]})
+    assert tl.came_back == "restore"
+    ok, why = timeline.verdict(tl, 5, "svc")
+    assert not ok and "did not come back by itself" in why
+    tl.planned_restore = True
+    assert timeline.verdict(tl, 10, "svc")[0]
+
+    tl = timeline.Timeline(baseline={"pids": [1]}, triggered_at=0.0)
+    assert timeline.verdict(tl, 5, "svc") == (
+        False,
+        "svc: the fault had no observable effect",
+    )
+
+
+def test_container_and_unit_cgroup_matching():
+    assert probe.in_container(["/lxc.payload.c1"], "c1")
+    assert probe.in_container(["/lxc/c1/system.slice"], "c1")
+    assert not probe.in_container(["/lxc.payload.c10"], "c1")
+    assert probe.in_unit(["/system.slice/nova-api.service"], "nova-api")
+    assert not probe.in_unit(["/system.slice/nova-api-x.service"], "nova-api")
+
+
+def test_cmdline_is_exact(tmp_path):
+    proc = tmp_path / "proc"
+    for pid, argv in (
+        (5, ["memcached", "-p", "1"]),
+        (6, ["memcached", "-p", "11"]),
+    ):
+        d = proc / str(pid)
+        d.mkdir(parents=True)
+        (d / "cmdline").write_bytes("\0".join(argv).encode() + b"\0")
+        (d / "stat").write_text(f"{pid} (memcached) S 1")
+        (d / "cgroup").write_text("0::/\n")
+    spec = {"cmdline": ["memcached", "-p", "1"]}
+    assert probe.resolve(spec, str(proc)) == [5]
+
+
+def test_target_args_validation():
+    t = tg.ServiceTarget.from_args("m", {"cmdline": "a -b 'c d'"})
+    assert t.cmdline == ("a", "-b", "c d")
+    with pytest.raises(tg.TargetError, match="invalid osic_process"):
+        tg.ServiceTarget.from_args("m", {"port": 1})
+    with pytest.raises(tg.TargetError):
+        tg.ServiceTarget.from_args("m", {"pid_file": "/x", "grep": "m"})
+
+
+def test_sentences():
+    s = engine.parse_sentence("restart memcached service on one node")
+    assert (s.action, s.service, s.nodes) == ("restart", "memcached", "one")
+    s = engine.parse_sentence(
+        "freeze mysql service on all nodes for 5 seconds"
+    )
+    assert (s.action, s.seconds, s.nodes) == ("freeze", 5.0, "all")
+    s = engine.parse_sentence("stress cpu for 30 seconds on one node")
+    assert (s.action, s.stress, s.seconds) == ("stress", "cpu", 30.0)
+    with pytest.raises(engine.FaultError, match="cannot parse"):
+        engine.parse_sentence("make tea")
+
+
+def test_config_lookup_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("OS_FAULTS_CONFIG", raising=False)
+    with pytest.raises(osf.FaultConfigError, match="no os-faults config"):
+        osf.find_config({}, {})
+    (tmp_path / "os-faults.yaml").write_text("cloud_management: {x: 1}\n")
+    assert osf.find_config({}, {})[1].endswith("os-faults.yaml")
+    other = tmp_path / "o.json"
+    other.write_text(json.dumps({"a": 1}))
+    monkeypatch.setenv("OS_FAULTS_CONFIG", str(other))
+    assert osf.find_config({}, {})[0] == {"a": 1}
+    assert osf.find_config({}, {"os_faults_config": {"b": 2}})[0] == {"b": 2}
+    assert osf.find_config({"config": {"c": 3}}, {})[0] == {"c": 3}
+    (tmp_path / "bad.yaml").write_text("a: [\n")
+    with pytest.raises(osf.FaultConfigError, match="not valid YAML"):
+        osf.find_config({"config_file": str(tmp_path / "bad.yaml")})
+
+
+def test_osa_inventory_conversion():
+    config = osa.to_os_faults(osa.load(SAMPLE))
+    ks = config["services"]["keystone"]
+    assert ks["driver"] == "osic_process"
+    assert ks["args"]["unit"] == "keystone-wsgi-public"
+    assert ks["args"]["containers"] == {
+        "172.29.236.11": "infra1_keystone_container-7e5f6071",
+        "172.29.236.12": "infra2_keystone_container-8f607182",
+    }
+    assert "containers" not in config["services"]["nova-compute"]["args"]
+    fqdns = {n["fqdn"] for n in config["node_discover"]["args"]}
+    assert fqdns == {"infra1", "infra2", "compute1"}
+    # and os-faults accepts it
+    cloud = osf.connect(config)
+    t = cloud.get_service("keystone").target.on("172.29.236.12")
+    assert t.container == "infra2_keystone_container-8f607182"
+
+
+def test_osa_bad_inventory(tmp_path):
+    p = tmp_path / "inv.json"
+    p.write_text("{}")
+    with pytest.raises(osa.InventoryError, match="not an OpenStack-Ansible"):
+        osa.load(str(p))
