@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +45,15 @@ class AnalysisConfig:
     cluster_gap: int = 5
     trend_min_growth: float = 0.25
     trend_min_rho: float = 0.5
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> AnalysisConfig:
+        """Take the analysis settings out of a larger mapping, such as a
+        fault SLA's config; other keys are ignored."""
+        names = [field.name for field in dataclasses.fields(cls)]
+        return cls(
+            **{name: options[name] for name in names if name in options}
+        )
 
     def __post_init__(self) -> None:
         if not 0 < self.percentile <= 100:

@@ -28,14 +28,6 @@ from rally_osic.report.errors import ReportInputError
 from rally_osic.report.loader import LoadedWorkload
 from rally_osic.report.masking import mask
 
-ANALYSIS_KEYS = (
-    "percentile",
-    "warmup_iterations",
-    "min_baseline",
-    "window",
-    "persistence",
-    "cluster_gap",
-)
 QUOTA_WORDS = re.compile(
     r"quota|over ?limit|limit exceeded|exceeded|no valid host|"
     r"insufficient|out of (memory|space)|too many|\b413\b",
@@ -206,11 +198,9 @@ def analysis_config(sla: dict[str, Any]) -> AnalysisConfig:
     for name in faults.FAULT_SLAS:
         config = sla.get(name)
         if isinstance(config, dict):
-            for key in ANALYSIS_KEYS:
-                if key in config and key not in settings:
-                    settings[key] = config[key]
+            settings = {**config, **settings}
     try:
-        return AnalysisConfig(**settings)
+        return AnalysisConfig.from_options(settings)
     except (TypeError, ValueError):
         return AnalysisConfig()
 

@@ -210,21 +210,7 @@ class FaultSLA(sla.SLA, metaclass=abc.ABCMeta):
     def _analysis_config(self) -> AnalysisConfig:
         from rally_osic.measure import AnalysisConfig
 
-        names = (
-            "percentile",
-            "warmup_iterations",
-            "min_baseline",
-            "window",
-            "persistence",
-            "cluster_gap",
-        )
-        return AnalysisConfig(
-            **{
-                name: self.criterion_value[name]
-                for name in names
-                if name in self.criterion_value
-            }
-        )
+        return AnalysisConfig.from_options(self.criterion_value)
 
     @abc.abstractmethod
     def judge(self, analysis: FaultAnalysis) -> tuple[bool, str]:

@@ -167,3 +167,10 @@ def test_fault_outside_load():
 def test_invalid_config_is_rejected(config):
     with pytest.raises(ValueError):
         AnalysisConfig(**config)
+
+
+def test_config_from_options_ignores_other_keys():
+    config = AnalysisConfig.from_options(
+        {"max": 10, "window": 3, "percentile": 99, "fault_at": {}}
+    )
+    assert config == AnalysisConfig(window=3, percentile=99)
