@@ -4,7 +4,8 @@ Both read the same synthetic Rally JSON (100 workloads x 1,000 iterations
 by default, with faults, failures and concurrency) in the same run; each
 command runs ``--repeat`` times and the medians of wall time and peak
 memory (RSS summed over the process tree, sampled every 20 ms) are
-printed.
+printed, with the CPU time of the process tree (user + system), which
+other jobs on the machine disturb less than wall time.
 
     python benchmarks/bench_report.py [--workloads 100] [--iterations 1000]
         [--repeat 3] [--scaling 1000,3000,10000] [--skip-rally]
@@ -22,6 +23,7 @@ import json
 import os
 import pathlib
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -61,8 +63,12 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak tree RSS in MiB) of a command that must pass."""
+def measure(
+    command: list[str], env: dict[str, str]
+) -> tuple[float, float, float]:
+    """(wall seconds, peak tree RSS in MiB, CPU seconds of the process
+    tree) of a command that must pass."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -72,10 +78,14 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
         peak = max(peak, sum(rss_kib(p) for p in descendants(process.pid)))
         time.sleep(0.02)
     wall = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
+        cpu_after.ru_stime - cpu_before.ru_stime
+    )
     stderr = process.stderr.read().decode(errors="replace")
     if process.returncode:
         raise RuntimeError(f"{command[0]} failed: {stderr[-1000:]}")
-    return wall, peak / 1024
+    return wall, peak / 1024, cpu
 
 
 def write_file(path, workloads, iterations):
@@ -149,7 +159,9 @@ def main() -> int:
             "--out",
             str(work / "rally.html"),
         ]
-    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in commands}
+    samples: dict[str, list[tuple[float, float, float]]] = {
+        k: [] for k in commands
+    }
     order = list(commands)
     for round_number in range(args.repeat):
         random.Random(round_number).shuffle(order)
@@ -160,15 +172,25 @@ def main() -> int:
     for name, values in samples.items():
         wall = statistics.median(v[0] for v in values)
         peak = statistics.median(v[1] for v in values)
-        summary[name] = {"wall_s": wall, "peak_mib": peak}
-        print(f"  {name:34s} {wall:6.2f} s  {peak:6.0f} MiB peak RSS")
+        cpu = statistics.median(v[2] for v in values)
+        summary[name] = {
+            "wall_s": wall,
+            "peak_mib": peak,
+            "cpu_s": cpu,
+            "wall_samples": [round(v[0], 2) for v in values],
+        }
+        print(
+            f"  {name:34s} {wall:6.2f} s  {peak:6.0f} MiB peak RSS  "
+            f"{cpu:6.2f} s CPU  (walls: "
+            f"{', '.join(f'{v[0]:.2f}' for v in values)})"
+        )
 
     if args.scaling:
         print("scaling of rally-osic report, one run each:")
         for count in (int(c) for c in args.scaling.split(",")):
             path = work / f"scale-{count}.json"
             write_file(path, args.workloads, count)
-            wall, peak = measure(
+            wall, peak, cpu = measure(
                 [
                     str(BIN / "rally-osic"),
                     "report",
@@ -179,10 +201,14 @@ def main() -> int:
                 ],
                 env,
             )
-            summary[f"scaling {count}"] = {"wall_s": wall, "peak_mib": peak}
+            summary[f"scaling {count}"] = {
+                "wall_s": wall,
+                "peak_mib": peak,
+                "cpu_s": cpu,
+            }
             print(
                 f"  {args.workloads} x {count:6d}: {wall:6.2f} s  "
-                f"{peak:6.0f} MiB  "
+                f"{peak:6.0f} MiB  {cpu:6.2f} s CPU  "
                 f"({wall / (args.workloads * count) * 1e6:.1f} µs/iteration)"
             )
             path.unlink()

@@ -2,18 +2,23 @@
 
 Accepts ``rally task report --json`` output (format 1.2, a mapping with
 ``info`` and ``tasks``) and the older ``rally task results`` list. Large
-1.2 files are streamed with ijson, so memory holds one workload at a time.
+1.2 files are streamed: the outer structure is walked by hand and each
+workload decoded whole by :mod:`json`, so memory holds one workload at a
+time.
 Every problem is raised as :class:`ReportInputError` naming the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
+import io
 import json
 import os
 import pathlib
+import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from rally_osic.report.errors import ReportInputError
 
@@ -113,87 +118,209 @@ def _first_byte(handle, source: str) -> bytes:
             return byte
 
 
-def _stream_format_1_2(handle, source: str) -> Iterator[LoadedWorkload]:
-    try:
-        import ijson
-    except ImportError:  # pragma: no cover - ijson is a dependency
-        yield from _whole_format_1_2(handle, source)
-        return
-    from ijson.common import ObjectBuilder
+CHUNK = 1 << 22  # characters read at a time when streaming
 
-    task = None
-    subtask_title = ""
-    builder = None
+
+class _Stream:
+    """The outer JSON structure, walked by hand; each value the walk does
+    not descend into (a workload, the ``info`` object, a task key) is
+    decoded whole by the C scanner of :mod:`json`, so memory holds one
+    workload and the per-token work is done in C."""
+
+    _space = re.compile(r"[ \t\n\r]*")
+
+    def __init__(self, handle, source: str) -> None:
+        self.handle = io.TextIOWrapper(handle, encoding="utf-8")
+        self.source = source
+        self.buffer = ""
+        self.pos = 0
+        self.eof = False
+        self.largest = 0  # characters of the largest value decoded
+        self.decode = json.JSONDecoder().raw_decode
+
+    def _more(self) -> bool:
+        """Read more text after the current position; False at the end.
+
+        Reads at least twice the largest value decoded so far, so a
+        workload seldom has to be decoded again after running into the
+        end of the buffer."""
+        if self.eof:
+            return False
+        size = max(CHUNK, len(self.buffer) - self.pos, 2 * self.largest)
+        try:
+            text = self.handle.read(size)
+        except UnicodeDecodeError:
+            raise ReportInputError(
+                f"{self.source}: not JSON (not UTF-8 text)"
+            ) from None
+        if not text:
+            self.eof = True
+            return False
+        self.buffer = self.buffer[self.pos :] + text
+        self.pos = 0
+        return True
+
+    def peek(self) -> str:
+        """The next non-space character ('' at the end of the file)."""
+        while True:
+            self.pos = self._space.match(self.buffer, self.pos).end()
+            if self.pos < len(self.buffer):
+                return self.buffer[self.pos]
+            if not self._more():
+                return ""
+
+    def expect(self, char: str) -> None:
+        found = self.peek()
+        if found != char:
+            self.fail(f"expected {char!r}, found {found or 'the end'!r}")
+        self.pos += 1
+
+    def value(self) -> Any:
+        self.peek()
+        if len(self.buffer) - self.pos < self.largest:
+            self._more()
+        while True:
+            try:
+                value, end = self._decode()
+            except json.JSONDecodeError as exc:
+                near_end = exc.pos >= len(self.buffer) - 16 or (
+                    exc.msg.startswith("Unterminated")
+                )
+                if near_end and self._more():
+                    continue
+                self.fail(exc.msg, near_end)
+            if end >= len(self.buffer) and self._more():
+                continue  # a number may go on in the next chunk
+            self.largest = max(self.largest, end - self.pos)
+            self.pos = end
+            return value
+
+    def _decode(self) -> tuple[Any, int]:
+        """Decode the value at the current position, without the cyclic
+        garbage collector: decoded JSON holds no cycles, and collections
+        while a large workload is being built cost more as it grows."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self.decode(self.buffer, self.pos)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def members(self) -> Iterator[str]:
+        """Keys of the object that starts here; the caller reads each
+        key's value before asking for the next key."""
+        self.expect("{")
+        if self.peek() == "}":
+            self.pos += 1
+            return
+        while True:
+            if self.peek() != '"':
+                self.fail("expected a key")
+            key = self.value()
+            self.expect(":")
+            yield key
+            separator = self.peek()
+            self.pos += 1
+            if separator == "}":
+                return
+            if separator != ",":
+                self.fail(f"expected ',' or '}}', found {separator!r}")
+
+    def elements(self) -> Iterator[None]:
+        """Once per element of the array that starts here; the caller
+        reads each element before asking for the next one."""
+        self.expect("[")
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield None
+            separator = self.peek()
+            self.pos += 1
+            if separator == "]":
+                return
+            if separator != ",":
+                self.fail(f"expected ',' or ']', found {separator!r}")
+
+    def fail(self, message: str, truncated: bool | None = None) -> NoReturn:
+        if truncated is None:
+            truncated = self.peek() == ""
+        if truncated:
+            raise ReportInputError(
+                f"{self.source}: truncated or invalid JSON ({message})"
+            )
+        raise ReportInputError(f"{self.source}: invalid JSON ({message})")
+
+
+def _stream_format_1_2(handle, source: str) -> Iterator[LoadedWorkload]:
+    stream = _Stream(handle, source)
     number = 0
     info: dict[str, Any] = {}
     saw_tasks = False
-    try:
-        for prefix, event, value in ijson.parse(handle, use_float=True):
-            if builder is not None:
-                builder.event(event, value)
-                if prefix == WORKLOAD_PREFIX and event == "end_map":
-                    number += 1
-                    _check_format(info, source)
-                    workload = builder.value
-                    builder = None
-                    yield _loaded(
-                        task, subtask_title, workload, source, number
-                    )
-                continue
-            if prefix == WORKLOAD_PREFIX and event == "start_map":
-                builder = ObjectBuilder()
-                builder.event(event, value)
-            elif prefix == TASK_PREFIX and event == "start_map":
+    subtask_title = ""
+    for key in stream.members():
+        if key == "info" and stream.peek() == "{":
+            info = {
+                k: v
+                for k, v in stream.value().items()
+                if isinstance(v, str | int | float) and not isinstance(v, bool)
+            }
+        elif key == "tasks" and stream.peek() == "[":
+            saw_tasks = True
+            for _ in stream.elements():
+                if stream.peek() != "{":
+                    stream.value()
+                    continue
                 task = TaskInfo(
                     source=source,
                     rally_version=str(info.get("rally_version", "")),
                 )
-            elif prefix == "tasks" and event == "start_array":
-                saw_tasks = True
-            elif prefix.startswith("info.") and event in ("string", "number"):
-                info[prefix[5:]] = value
-            elif prefix == SUBTASK_PREFIX + ".title" and event == "string":
-                subtask_title = value
-            elif task is not None and prefix.startswith(TASK_PREFIX + "."):
-                key = prefix[len(TASK_PREFIX) + 1 :]
-                if key in TASK_KEYS and event in ("string", "boolean"):
-                    setattr(task, key, value)
-    except ijson.common.IncompleteJSONError as exc:
-        raise ReportInputError(
-            f"{source}: truncated or invalid JSON ({_short(exc)})"
-        ) from None
-    except ijson.common.JSONError as exc:
-        raise ReportInputError(
-            f"{source}: invalid JSON ({_short(exc)})"
-        ) from None
+                for task_key in stream.members():
+                    if task_key != "subtasks" or stream.peek() != "[":
+                        value = stream.value()
+                        if task_key in TASK_KEYS and isinstance(
+                            value, str | bool
+                        ):
+                            setattr(task, task_key, value)
+                        continue
+                    for _ in stream.elements():
+                        if stream.peek() != "{":
+                            stream.value()
+                            continue
+                        for sub_key in stream.members():
+                            if sub_key != "workloads" or (
+                                stream.peek() != "["
+                            ):
+                                value = stream.value()
+                                if sub_key == "title" and isinstance(
+                                    value, str
+                                ):
+                                    subtask_title = value
+                                continue
+                            for _ in stream.elements():
+                                workload = stream.value()
+                                if not isinstance(workload, dict):
+                                    continue
+                                number += 1
+                                _check_format(info, source)
+                                yield _loaded(
+                                    task,
+                                    subtask_title,
+                                    workload,
+                                    source,
+                                    number,
+                                )
+        else:
+            stream.value()
+    if stream.peek():
+        stream.fail("extra data after the results", False)
     if not saw_tasks:
         raise ReportInputError(
             f"{source}: not Rally results: no 'tasks' list (expected the "
             "output of 'rally task report --json')"
         )
     _check_format(info, source)
-    if number == 0:
-        raise ReportInputError(f"{source}: no workloads in the results")
-
-
-def _whole_format_1_2(handle, source: str) -> Iterator[LoadedWorkload]:
-    document = _load_json(handle, source)
-    if not isinstance(document.get("tasks"), list):
-        raise ReportInputError(f"{source}: not Rally results: no 'tasks'")
-    _check_format(document.get("info") or {}, source)
-    number = 0
-    version = str((document.get("info") or {}).get("rally_version", ""))
-    for task_doc in document["tasks"]:
-        task = TaskInfo(source=source, rally_version=version)
-        for key in TASK_KEYS:
-            if key in task_doc:
-                setattr(task, key, task_doc[key])
-        for subtask in task_doc.get("subtasks") or []:
-            for workload in subtask.get("workloads") or []:
-                number += 1
-                yield _loaded(
-                    task, subtask.get("title", ""), workload, source, number
-                )
     if number == 0:
         raise ReportInputError(f"{source}: no workloads in the results")
 

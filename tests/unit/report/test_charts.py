@@ -38,3 +38,68 @@ def test_renders_png_and_svg():
     assert rendered["png"].startswith(b"\x89PNG")
     assert b"<svg" in rendered["svg"][:500]
     assert b"Failure Injection" in rendered["svg"]
+
+
+def test_png_writer_is_lossless():
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    image = Image.open(io.BytesIO(charts.png_bytes(pixels)))
+    assert image.mode == "RGB" and image.size == (5, 7)
+    assert (np.asarray(image) == pixels).all()
+    assert round(image.info["dpi"][0]) == charts.DPI
+
+
+def test_reused_figure_draws_each_chart_alone():
+    """The per-process figure keeps no spans or legend of earlier charts:
+    a chart drawn after another is the same as drawn first."""
+    rng = np.random.default_rng(3)
+
+    def analysis(fault_at, outage):
+        starts = np.arange(300) * 0.5 + 1e9
+        failed = (starts > 1e9 + outage) & (starts < 1e9 + outage + 8)
+        durations = rng.uniform(0.1, 0.2, 300)
+        timeline = Timeline.from_columns(starts, durations, failed)
+        return FaultAnalysis(timeline, fault_at)
+
+    first, second = analysis(40, 45), analysis(90, 100)
+    title = ("Rally task x", "A.b — kill")
+    alone = charts.render_chart(second, title, None, ("png", "svg"))
+    charts.render_chart(first, title, 38.0, ("png", "svg"))
+    after = charts.render_chart(second, title, None, ("png", "svg"))
+    assert after["png"] == alone["png"]
+    assert after["svg"].count(b"<image") == alone["svg"].count(b"<image")
+    assert b"Fault took effect" not in after["svg"]
+
+
+def test_text_cache_blits_the_pixels_that_drawing_gives(monkeypatch):
+    """At FreeType's own 1/64 pixel steps the cached texts are exactly
+    the drawn ones; at the default steps, no pixel is far off."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    starts = np.arange(400) * 0.25 + 1e9
+    failed = (starts > 1e9 + 50) & (starts < 1e9 + 55)
+    timeline = Timeline.from_columns(
+        starts, rng.uniform(0.1, 0.3, 400), failed
+    )
+    analysis = FaultAnalysis(timeline, 45)
+    title = ("Rally task 0fa17000", "Authenticate.keystone — kill (run 2)")
+
+    def pixels():
+        png = charts.render_chart(analysis, title, 44.2)["png"]
+        return np.asarray(Image.open(io.BytesIO(png))).astype(int)
+
+    monkeypatch.setattr(charts, "TEXT_CACHE", False)
+    drawn = pixels()
+    monkeypatch.setattr(charts, "TEXT_CACHE", True)
+    monkeypatch.setattr(charts.TextCache, "STEPS", 64)
+    assert (pixels() == drawn).all()
+    assert (pixels() == drawn).all()  # from the cache
+    monkeypatch.setattr(charts.TextCache, "STEPS", 8)
+    assert np.abs(pixels() - drawn).max() < 48

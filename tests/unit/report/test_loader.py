@@ -113,3 +113,52 @@ def test_old_format_entry_without_result(tmp_path):
 def test_missing_path():
     with pytest.raises(ReportInputError, match="no such file or folder"):
         loader.expand_paths(["/nonexistent/results.json"])
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_streaming_across_chunk_boundaries(tmp_path, monkeypatch, chunk):
+    """Workloads, numbers and strings split between reads decode whole,
+    and each workload keeps its own task and subtask."""
+    first = factory.document(factory.study_workloads()[:2])
+    second = factory.document(
+        factory.study_workloads()[2:3], task_uuid="t2", title="Second"
+    )
+    first["tasks"][0]["subtasks"].append(
+        {
+            "title": "more",
+            "workloads": second["tasks"][0]["subtasks"][0]["workloads"],
+        }
+    )
+    first["tasks"].append(dict(second["tasks"][0], subtasks=[]))
+    first["tasks"][0]["subtasks"][0]["workloads"][0]["load_duration"] = (
+        123456.789012
+    )
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(first, indent=2))
+    monkeypatch.setattr(loader, "CHUNK", chunk)
+    loaded = load_all(path)
+    expected = [
+        w for s in first["tasks"][0]["subtasks"] for w in s["workloads"]
+    ]
+    assert [w.workload for w in loaded] == expected
+    assert [w.subtask_title for w in loaded] == [
+        "fault tests",
+        "fault tests",
+        "more",
+    ]
+    assert {w.task.uuid for w in loaded} == {
+        "0fa17000-0000-4000-8000-000000000001"
+    }
+    assert [w.number for w in loaded] == [1, 2, 3]
+
+
+def test_invalid_json_inside_a_workload(tmp_path, write_json, monkeypatch):
+    path = write_json(factory.document(factory.study_workloads()[:2]))
+    raw = path.read_text()
+    cut = raw.index('"data"', raw.index('"workloads"') + 2000)
+    path.write_text(raw[:cut] + '"data": [}, ' + raw[cut + 8 :])
+    monkeypatch.setattr(loader, "CHUNK", 512)
+    with pytest.raises(ReportInputError) as error:
+        load_all(path)
+    assert "invalid JSON" in str(error.value)
+    assert "truncated" not in str(error.value)
