@@ -35,6 +35,12 @@ def register(subparsers) -> None:
         metavar="HOST",
         help="act on this physical host locally, not over SSH",
     )
+    p.add_argument(
+        "--lxc-path",
+        metavar="DIR",
+        help="LXC path of the containers (lxc-attach -P); default: LXC's "
+        "own (/var/lib/lxc, as OpenStack-Ansible uses)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -49,6 +55,7 @@ def _run(args) -> int:
             username=args.ssh_user,
             private_key_file=args.ssh_key,
             local_nodes=tuple(args.local_node),
+            lxc_path=args.lxc_path,
         )
     except osa.InventoryError as exc:
         raise CommandError(str(exc)) from None

@@ -28,9 +28,12 @@ from rally_osic.faults import transport as tr
 NODE_ACTIONS = ("reboot", "poweroff", "poweron", "reset", "stress")
 STRESS_TARGETS = {
     "cpu": "--cpu {workers} --cpu-load 100",
-    "memory": "--vm {workers} --vm-bytes 50%",
-    "disk": "--hdd {workers} --hdd-bytes 256M --temp-path /tmp",
+    "memory": "--vm {workers} --vm-bytes {size}",
+    "disk": "--hdd {workers} --hdd-bytes {size} --temp-path {temp_path}",
 }
+# stress-ng sizes per worker: --vm-bytes, --hdd-bytes
+STRESS_DEFAULT_SIZE = {"memory": "50%", "disk": "256M"}
+STRESS_SIZE_RE = re.compile(r"^[0-9]+[bBkKmMgG%]?$")
 POLL = 0.02
 
 
@@ -47,6 +50,8 @@ class FaultSpec:
     stress: str | None = None
     workers: int = 1
     sentence: str | None = None
+    size: str | None = None  # stress-ng --vm-bytes / --hdd-bytes
+    temp_path: str | None = None  # stress-ng --temp-path (disk)
 
     def describe(self) -> str:
         if self.sentence:
@@ -706,7 +711,14 @@ def _run_stress(cloud, spec, hosts, recover_within, pub):
     if not spec.seconds or spec.seconds <= 0:
         raise FaultError("stress needs a duration (seconds > 0)")
     seconds = int(max(1, round(spec.seconds)))
-    args = STRESS_TARGETS[spec.stress].format(workers=max(1, spec.workers))
+    size = spec.size or STRESS_DEFAULT_SIZE.get(spec.stress, "")
+    if size and not STRESS_SIZE_RE.match(size):
+        raise FaultError(f"bad stress size {size!r} (e.g. 64M, 10%)")
+    args = STRESS_TARGETS[spec.stress].format(
+        workers=max(1, spec.workers),
+        size=size,
+        temp_path=shlex.quote(spec.temp_path or "/tmp"),
+    )
     cmd = (
         f"command -v stress-ng >/dev/null || {{ echo 'stress-ng not "
         f"installed' >&2; exit 3; }}; nohup stress-ng {args} "

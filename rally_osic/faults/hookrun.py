@@ -32,6 +32,8 @@ def spec_from_config(action) -> engine.FaultSpec:
             seconds=action.get("seconds"),
             stress=action.get("stress"),
             workers=action.get("workers", 1),
+            size=action.get("size"),
+            temp_path=action.get("temp_path"),
         )
     return engine.FaultSpec(
         action=action["action"],

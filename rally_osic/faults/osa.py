@@ -85,7 +85,14 @@ def to_os_faults(
     username: str = "root",
     private_key_file: str | None = None,
     local_nodes: tuple[str, ...] = (),
+    lxc_path: str | None = None,
 ) -> dict:
+    """The os-faults config for an OSA inventory.
+
+    ``lxc_path`` is the LXC path of the containers on the physical hosts
+    (``lxc-attach -P``); None means LXC's default (``/var/lib/lxc``, as
+    OSA uses).
+    """
     hostvars = inventory["_meta"]["hostvars"]
 
     def physical(name: str) -> str:
@@ -117,6 +124,8 @@ def to_os_faults(
             args["port"] = port
         if containers:
             args["containers"] = containers
+            if lxc_path:
+                args["lxc_path"] = lxc_path
         services[svc] = {
             "driver": "osic_process",
             "args": args,

@@ -17,8 +17,11 @@ config (os-faults ignores unknown top-level keys)::
 
     osic:
       local_nodes: [node1.example]   # run on this machine, not over SSH
+      ssh_port: 2222                 # or {node ip or fqdn: port, ...}
 
-A node whose ``ip`` is a loopback address is always local.
+(os-faults' ``node_list`` auth schema has no SSH port.) A node whose
+``ip`` is ``127.0.0.1``, ``::1`` or ``localhost`` is always local; any
+other address, ``127.0.0.2`` included, is reached over SSH.
 """
 
 from __future__ import annotations
@@ -227,8 +230,29 @@ def transport_for_host(cloud, host) -> tr.Transport:
         local = host.ip in getattr(cloud, "osic_local_nodes", ()) or (
             host.fqdn in getattr(cloud, "osic_local_nodes", ())
         )
-        cache[host.ip] = tr.for_node(host.ip, host.auth, local=local)
+        auth = dict(host.auth or {})
+        port = ssh_port(getattr(cloud, "osic_ssh_port", None), host)
+        if port:
+            auth["port"] = port
+        cache[host.ip] = tr.for_node(host.ip, auth, local=local)
     return cache[host.ip]
+
+
+def ssh_port(setting, host) -> int | None:
+    """The SSH port of a node from ``osic.ssh_port`` (int or mapping)."""
+    if isinstance(setting, dict):
+        setting = setting.get(host.ip, setting.get(host.fqdn))
+    if setting is None:
+        return None
+    try:
+        port = int(setting)
+    except (TypeError, ValueError):
+        raise FaultConfigError(
+            f"osic.ssh_port of {host.ip}: not a port number: {setting!r}"
+        ) from None
+    if not 0 < port < 65536:
+        raise FaultConfigError(f"osic.ssh_port of {host.ip}: {port}")
+    return port
 
 
 def close_transports(cloud) -> None:
@@ -379,6 +403,7 @@ def connect(config: dict):
     except (KeyError, TypeError) as exc:
         raise FaultConfigError(f"malformed os-faults config: {exc}") from None
     cloud.osic_local_nodes = local
+    cloud.osic_ssh_port = (config.get("osic") or {}).get("ssh_port")
     if hasattr(cloud, "cloud_executor"):
         try:
             cloud.cloud_executor = make_runner(local)

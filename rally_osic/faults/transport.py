@@ -219,8 +219,10 @@ def for_node(
 ) -> Transport:
     """The transport for a node of an os-faults ``node_list``.
 
-    A loopback address, or ``local=True`` (the node is listed in the
-    config's ``osic.local_nodes``), selects the local transport.
+    ``127.0.0.1``, ``::1``, ``localhost``, or ``local=True`` (the node is
+    listed in the config's ``osic.local_nodes``), selects the local
+    transport; every other address (``127.0.0.2`` too) uses SSH, with
+    ``auth["port"]`` from the config's ``osic.ssh_port``.
     """
     auth = dict(auth or {})
     become = bool(

@@ -65,7 +65,10 @@ class OsicFaultHook(hook.HookAction):
       ``{"service": NAME, "action": kill|terminate|stop|start|restart|
       freeze|unfreeze|unplug|plug, "nodes": "one"|"all"|[hosts],
       "seconds": N}`` or ``{"node_action": reboot|poweroff|poweron|reset|
-      stress, "nodes": ..., "stress": cpu|memory|disk, "seconds": N}``;
+      stress, "nodes": ..., "stress": cpu|memory|disk, "seconds": N,
+      "workers": N, "size": "64M"|"10%", "temp_path": DIR}`` (``size``
+      per stress-ng worker, default 50% for memory and 256M for disk;
+      ``temp_path``, where disk stress writes, default /tmp);
     * ``recover_within`` (s, default 300);
     * ``restore`` (default true): at the end, start (unfreeze, plug)
       whatever the fault left down, so the cloud is never left broken;
@@ -110,6 +113,11 @@ class OsicFaultHook(hook.HookAction):
                             "service": {"type": "string"},
                             "stress": {"enum": ["cpu", "memory", "disk"]},
                             "workers": {"type": "integer", "minimum": 1},
+                            "size": {
+                                "type": "string",
+                                "pattern": "^[0-9]+[bBkKmMgG%]?$",
+                            },
+                            "temp_path": {"type": "string", "minLength": 1},
                             "seconds": {"type": "number", "minimum": 1},
                         },
                         "required": ["node_action"],

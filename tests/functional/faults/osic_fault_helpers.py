@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -78,6 +79,21 @@ class Service:
                 kill_pid(pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
+
+
+class DeathClock:
+    """When a process that is not our child really died (its pidfd)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.died_at = pid, None
+        self.fd = os.pidfd_open(pid)
+        self.thread = threading.Thread(target=self._wait, daemon=True)
+        self.thread.start()
+
+    def _wait(self):
+        select.select([self.fd], [], [], 300)
+        self.died_at = time.time()
+        os.close(self.fd)
 
 
 def memcached_argv(port, pid_file, daemon=False):

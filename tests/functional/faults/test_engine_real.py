@@ -95,8 +95,11 @@ def test_every_action_touches_only_its_target(http_service, services):
         )
         results[action] = rec
         assert decoy.proc.poll() is None, f"decoy died on {action}"
-        # restore leaves the service running after every action
-        assert engine.health_ok(args["health_url"]), action
+        # restore leaves the service running after every action; on a
+        # loaded 2-core machine one GET may time out, so allow a few
+        assert any(
+            engine.health_ok(args["health_url"], timeout=2.0) for _ in range(3)
+        ), action
     assert results["freeze"]["effect"] == "process frozen"
     assert results["freeze"]["passed"], results["freeze"]["reason"]
     assert results["restart"]["effect"] in (

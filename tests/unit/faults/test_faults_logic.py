@@ -150,3 +150,58 @@ def test_osa_bad_inventory(tmp_path):
     p.write_text("{}")
     with pytest.raises(osa.InventoryError, match="not an OpenStack-Ansible"):
         osa.load(str(p))
+
+
+def test_osa_lxc_path_only_for_containers():
+    config = osa.to_os_faults(osa.load(SAMPLE), lxc_path="/srv/lxc")
+    assert config["services"]["keystone"]["args"]["lxc_path"] == "/srv/lxc"
+    assert "lxc_path" not in config["services"]["nova-compute"]["args"]
+    cloud = osf.connect(config)
+    t = cloud.get_service("keystone").target.on("172.29.236.11")
+    assert t.inside("true").startswith("lxc-attach -P /srv/lxc -n infra1_")
+
+
+def test_ssh_port_from_osic_section():
+    from os_faults.api import node_collection
+
+    a = node_collection.Host(ip="10.0.0.1", fqdn="a")
+    b = node_collection.Host(ip="10.0.0.2", fqdn="b")
+    assert osf.ssh_port(None, a) is None
+    assert osf.ssh_port(2222, a) == 2222
+    assert osf.ssh_port({"b": 2200}, a) is None
+    assert osf.ssh_port({"b": 2200, "10.0.0.1": 2201}, b) == 2200
+    with pytest.raises(osf.FaultConfigError, match="not a port"):
+        osf.ssh_port("x", a)
+    config = {
+        "cloud_management": {"driver": "universal"},
+        "node_discover": {
+            "driver": "node_list",
+            "args": [{"ip": "10.0.0.1", "auth": {"username": "u"}}],
+        },
+        "osic": {"ssh_port": 2222},
+    }
+    cloud = osf.connect(config)
+    t = osf.transport_for_host(cloud, cloud.get_nodes().hosts[0])
+    argv = t.argv("true")
+    assert argv[argv.index("-p") + 1] == "2222"
+    assert "u@10.0.0.1" in argv
+    osf.close_transports(cloud)
+
+
+def test_stress_size_in_command():
+    spec = engine.FaultSpec(
+        action="stress", stress="disk", seconds=1, size="16M",
+        temp_path="/t m p",
+    )  # fmt: skip
+    from rally_osic.faults import hookrun
+
+    got = hookrun.spec_from_config(
+        {
+            "node_action": "stress",
+            "stress": "disk",
+            "seconds": 1,
+            "size": "16M",
+            "temp_path": "/t m p",
+        }
+    )
+    assert (got.size, got.temp_path) == (spec.size, spec.temp_path)
