@@ -58,4 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under `python -m`, this module is __main__; the sub-commands raise
+    # rally_osic.cli.CommandError, so run the main() of that module.
+    from rally_osic import cli
+
+    sys.exit(cli.main())

@@ -1,0 +1,205 @@
+"""How long the lab takes to come up, and how much memory it uses.
+
+Measures, on a throw-away lab (own state dir, ``--port-offset``, so a lab
+on the standard ports keeps running):
+
+* ``empty``: empty state dir -> ``lab up`` -> ``lab env`` (a checked Rally
+  env), with the venvs already built (``--venv-dir``); median of
+  ``--repeat`` runs. Goal: < 180 s.
+* ``cold`` (``--cold``): the same, but also building both venvs from
+  nothing (pip, with whatever pip cache the machine has); one run.
+* ``restart``: existing state, every service down -> ``lab up``; median.
+  Goal: < 30 s.
+* ``noop``: ``lab up`` while everything runs; median.
+* ``rss``: RSS of every service tree right after ``lab up``, and the sum.
+  Goal: < 2.5 GiB.
+
+Debian packages must be installed already. Usage::
+
+    .venv/bin/python benchmarks/bench_lab.py [--repeat 3] [--cold]
+        [--port-offset 2000] [--venv-dir .lab/venvs] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GOALS = {"empty": 180.0, "restart": 30.0, "rss_mib": 2560.0}
+
+
+def lab(*args: str, env: dict | None = None) -> float:
+    """Run ``rally-osic lab ...``; its wall time, or exit on failure."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "rally_osic.cli", "lab", *args],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, **(env or {})},
+    )
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        sys.exit(
+            f"lab {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout[-1500:]}{result.stderr[-1500:]}"
+        )
+    return elapsed
+
+
+def rally_home(root: Path) -> dict:
+    home = root / "rally-home"
+    home.mkdir(exist_ok=True)
+    env = {
+        "HOME": str(home),
+        "OS_DATABASE__CONNECTION": f"sqlite:///{home}/rally.sqlite",
+    }
+    rally = str(Path(sys.executable).with_name("rally"))
+    subprocess.run(
+        [rally, "db", "create"],
+        env={**os.environ, **env},
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    return env
+
+
+def from_empty(root: Path, args, venv_dir: Path, rally_env: dict) -> dict:
+    state = root / "state"
+    shutil.rmtree(state, ignore_errors=True)
+    up = lab(
+        "up",
+        "--state-dir",
+        str(state),
+        "--port-offset",
+        str(args.port_offset),
+        "--venv-dir",
+        str(venv_dir),
+    )
+    env = lab("env", "--state-dir", str(state), env=rally_env)
+    return {"up": up, "env": env, "total": up + env, "state": state}
+
+
+def rss(state: Path) -> dict:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rally_osic.cli",
+            "lab",
+            "status",
+            "--json",
+            "--state-dir",
+            str(state),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    rows = json.loads(out.stdout)
+    per_service = {row["name"]: row["rss_mib"] for row in rows}
+    return {"services": per_service, "total_mib": sum(per_service.values())}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cold", action="store_true")
+    parser.add_argument("--port-offset", type=int, default=2000)
+    parser.add_argument("--venv-dir", type=Path, default=REPO / ".lab/venvs")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-lab-"))
+    results: dict = {"repeat": args.repeat}
+    rally_env = rally_home(root)
+    state = None
+    try:
+        if args.cold:
+            cold_venvs = root / "venvs"
+            run = from_empty(root, args, cold_venvs, rally_env)
+            state = run.pop("state")
+            results["cold"] = run
+            lab("down", "--state-dir", str(state))
+            shutil.rmtree(cold_venvs, ignore_errors=True)
+        empty, restart, noop = [], [], []
+        for index in range(args.repeat):
+            run = from_empty(root, args, args.venv_dir.resolve(), rally_env)
+            state = run.pop("state")
+            empty.append(run)
+            if index == 0:
+                results["rss"] = rss(state)
+            noop.append(lab("up", "--state-dir", str(state)))
+            lab("down", "--state-dir", str(state))
+            restart.append(lab("up", "--state-dir", str(state)))
+            lab("down", "--state-dir", str(state))
+        results["empty"] = {
+            key: statistics.median(run[key] for run in empty)
+            for key in ("up", "env", "total")
+        }
+        results["empty"]["runs"] = [round(r["total"], 1) for r in empty]
+        results["restart"] = {
+            "median": statistics.median(restart),
+            "runs": [round(value, 1) for value in restart],
+        }
+        results["noop"] = {"median": statistics.median(noop)}
+    finally:
+        if state and (state / "lab.json").exists():
+            subprocess.run(
+                [sys.executable, "-m", "rally_osic.cli", "lab", "down"]
+                + ["--state-dir", str(state)],
+                capture_output=True,
+                timeout=300,
+            )
+        shutil.rmtree(root, ignore_errors=True)
+    report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+def report(results: dict) -> None:
+    def verdict(value: float, goal: float) -> str:
+        return "ok" if value < goal else "OVER GOAL"
+
+    if "cold" in results:
+        cold = results["cold"]
+        print(
+            f"cold (venvs + state from nothing): {cold['total']:.1f} s "
+            f"(up {cold['up']:.1f} s, env {cold['env']:.1f} s)"
+        )
+    empty = results["empty"]
+    print(
+        f"empty state -> ready Rally env: median {empty['total']:.1f} s "
+        f"(up {empty['up']:.1f} s, env {empty['env']:.1f} s; runs "
+        f"{empty['runs']}) goal < {GOALS['empty']:.0f} s: "
+        f"{verdict(empty['total'], GOALS['empty'])}"
+    )
+    restart = results["restart"]
+    print(
+        f"lab up with existing state: median {restart['median']:.1f} s "
+        f"(runs {restart['runs']}) goal < {GOALS['restart']:.0f} s: "
+        f"{verdict(restart['median'], GOALS['restart'])}"
+    )
+    print(f"lab up while running: median {results['noop']['median']:.1f} s")
+    memory = results["rss"]
+    print(
+        f"RSS of all services: {memory['total_mib']} MiB goal < "
+        f"{GOALS['rss_mib']:.0f} MiB: "
+        f"{verdict(memory['total_mib'], GOALS['rss_mib'])}"
+    )
+    for name, mib in memory["services"].items():
+        print(f"  {name:16} {mib:5} MiB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

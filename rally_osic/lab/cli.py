@@ -1,0 +1,128 @@
+"""``rally-osic lab up|down|status|env``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    from rally_osic.lab.config import STATE_DIR_ENV, default_state_dir
+
+    lab = subparsers.add_parser(
+        "lab",
+        help="run a small real OpenStack on 127.0.0.1",
+        description=(
+            "A small OpenStack (keystone, glance, placement, nova with two "
+            "fake computes, neutron API) on 127.0.0.1 from PyPI and Debian "
+            "packages, with its state in one directory."
+        ),
+    )
+    lab.set_defaults(func=lambda args: lab.print_help() or 2)
+    commands = lab.add_subparsers(dest="lab_command", metavar="ACTION")
+
+    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help_text)
+        parser.add_argument(
+            "--state-dir",
+            type=Path,
+            default=default_state_dir(),
+            help=f"lab state directory (default: ${STATE_DIR_ENV} or "
+            f"%(default)s)",
+        )
+        parser.set_defaults(func=func)
+        return parser
+
+    up = add("up", _up, "set up and start the lab (only what is down)")
+    up.add_argument(
+        "--port-offset",
+        type=int,
+        default=None,
+        help="added to every standard port (3306, 5000, ...); fixed when "
+        "the lab is created (default 0)",
+    )
+    up.add_argument(
+        "--venv-dir",
+        type=Path,
+        default=None,
+        help="where the services venvs live (default: STATE_DIR/venvs); "
+        "fixed when the lab is created",
+    )
+    up.add_argument(
+        "--only",
+        action="append",
+        metavar="SERVICE",
+        help="start only this service of an existing lab (repeatable)",
+    )
+    down = add("down", _down, "stop every process the lab started")
+    down.add_argument(
+        "--only",
+        action="append",
+        metavar="SERVICE",
+        help="stop only this service (repeatable)",
+    )
+    status = add("status", _status, "show each service, PID, port, health")
+    status.add_argument("--json", action="store_true", help="JSON output")
+    env = add(
+        "env",
+        _env,
+        "create the Rally env and write the os-faults config of the lab",
+    )
+    env.add_argument(
+        "--name", default="osic-lab", help="Rally env name (%(default)s)"
+    )
+
+
+def _errors(func):
+    def wrapper(args):
+        from rally_osic.cli import CommandError
+        from rally_osic.lab.lab import LabError
+
+        try:
+            return func(args)
+        except LabError as exc:
+            raise CommandError(str(exc)) from exc
+
+    return wrapper
+
+
+@_errors
+def _up(args) -> int:
+    from rally_osic.lab import lab
+
+    lab.up(args.state_dir, args.port_offset, args.venv_dir, args.only)
+    return 0
+
+
+@_errors
+def _down(args) -> int:
+    from rally_osic.lab import lab
+
+    stopped = lab.down(args.state_dir, args.only)
+    if not stopped:
+        print("nothing to stop")
+    return 0
+
+
+@_errors
+def _status(args) -> int:
+    from rally_osic.lab import lab
+
+    rows = lab.status(args.state_dir)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(lab.format_status(rows))
+    return 0 if all(row["healthy"] for row in rows) else 3
+
+
+@_errors
+def _env(args) -> int:
+    from rally_osic.lab import lab
+
+    files = lab.env(args.state_dir, args.name)
+    print(f"rally env '{args.name}' created and checked")
+    for key, path in files.items():
+        print(f"{key}: {path}")
+    return 0

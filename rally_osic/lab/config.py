@@ -1,0 +1,174 @@
+"""Lab settings: state directory, ports, venvs and secrets. Pure + JSON I/O.
+
+The settings are chosen at the first ``lab up`` and stored in
+``<state>/lab.json``; later commands (and the commands os-faults runs)
+only need the state directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets as _secrets
+import sys
+from pathlib import Path
+
+HOST = "127.0.0.1"
+REGION = "RegionOne"
+_CHECKOUT = Path(__file__).resolve().parents[2]
+STATE_DIR_ENV = "RALLY_OSIC_LAB_DIR"
+
+# Standard ports; ``port_offset`` is added to every one of them so that a
+# second lab (for example the functional tests) can run next to the first.
+BASE_PORTS = {
+    "mariadb": 3306,
+    "memcached": 11211,
+    "epmd": 4369,
+    "rabbitmq": 5672,
+    "rabbitmq-dist": 25672,
+    "keystone": 5000,
+    "glance": 9292,
+    "placement": 8778,
+    "nova-api": 8774,
+    "neutron": 9696,
+}
+
+SECRET_NAMES = ("db", "rabbit", "admin", "service", "metadata")
+
+
+def default_state_dir() -> Path:
+    """$RALLY_OSIC_LAB_DIR, else .lab in the source checkout (editable
+    install), else ~/.rally-osic/lab."""
+    if os.environ.get(STATE_DIR_ENV):
+        return Path(os.environ[STATE_DIR_ENV])
+    if (_CHECKOUT / "setup.cfg").exists():
+        return _CHECKOUT / ".lab"
+    return Path.home() / ".rally-osic" / "lab"
+
+
+@dataclasses.dataclass(frozen=True)
+class LabConfig:
+    state_dir: Path
+    port_offset: int = 0
+    venv_dir: Path | None = None  # default: <state_dir>/venvs
+    python: str = sys.executable  # interpreter that builds the venvs
+    secrets: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def venvs(self) -> Path:
+        return self.venv_dir or self.state_dir / "venvs"
+
+    @property
+    def services_venv(self) -> Path:
+        return self.venvs / "services"
+
+    @property
+    def neutron_venv(self) -> Path:
+        return self.venvs / "neutron"
+
+    @property
+    def etc(self) -> Path:
+        return self.state_dir / "etc"
+
+    @property
+    def run(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.state_dir / "log"
+
+    @property
+    def data(self) -> Path:
+        return self.state_dir / "data"
+
+    def port(self, name: str) -> int:
+        return BASE_PORTS[name] + self.port_offset
+
+    def url(self, name: str, path: str = "") -> str:
+        return f"http://{HOST}:{self.port(name)}{path}"
+
+    @property
+    def auth_url(self) -> str:
+        return self.url("keystone", "/v3")
+
+    @property
+    def rabbit_node(self) -> str:
+        return f"lab{self.port('rabbitmq')}@localhost"
+
+    def db_url(self, database: str) -> str:
+        return (
+            f"mysql+pymysql://lab:{self.secrets['db']}@{HOST}:"
+            f"{self.port('mariadb')}/{database}?charset=utf8"
+        )
+
+    @property
+    def transport_url(self) -> str:
+        return (
+            f"rabbit://lab:{self.secrets['rabbit']}@{HOST}:"
+            f"{self.port('rabbitmq')}/"
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "port_offset": self.port_offset,
+            "venv_dir": str(self.venv_dir) if self.venv_dir else None,
+            "python": self.python,
+        }
+
+
+def new_secrets() -> dict:
+    return {name: _secrets.token_hex(12) for name in SECRET_NAMES}
+
+
+def load(
+    state_dir: Path,
+    port_offset: int | None = None,
+    venv_dir: Path | None = None,
+    create: bool = False,
+) -> LabConfig:
+    """Read ``lab.json`` and ``secrets.json``; create them if ``create``.
+
+    Options given for an existing lab must match what it was created with:
+    its configuration files and databases already use those ports.
+    """
+    state_dir = Path(state_dir).resolve()
+    settings_file = state_dir / "lab.json"
+    secrets_file = state_dir / "secrets.json"
+    if settings_file.exists():
+        stored = json.loads(settings_file.read_text())
+        if port_offset is not None and port_offset != stored["port_offset"]:
+            raise ValueError(
+                f"{state_dir} was created with --port-offset "
+                f"{stored['port_offset']}, not {port_offset}"
+            )
+        if venv_dir is not None and str(Path(venv_dir).resolve()) != (
+            stored["venv_dir"] or str(state_dir / "venvs")
+        ):
+            raise ValueError(
+                f"{state_dir} was created with venvs in "
+                f"{stored['venv_dir'] or state_dir / 'venvs'}"
+            )
+        return LabConfig(
+            state_dir=state_dir,
+            port_offset=stored["port_offset"],
+            venv_dir=Path(stored["venv_dir"]) if stored["venv_dir"] else None,
+            python=stored.get("python") or sys.executable,
+            secrets=json.loads(secrets_file.read_text()),
+        )
+    if not create:
+        raise FileNotFoundError(
+            f"no lab in {state_dir} (run 'rally-osic lab up' first)"
+        )
+    config = LabConfig(
+        state_dir=state_dir,
+        port_offset=port_offset or 0,
+        venv_dir=Path(venv_dir).resolve() if venv_dir else None,
+        secrets=new_secrets(),
+    )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secrets_file.touch(mode=0o600)
+    secrets_file.write_text(json.dumps(config.secrets, indent=2) + "\n")
+    settings_file.write_text(json.dumps(config.to_json(), indent=2) + "\n")
+    return config

@@ -1,0 +1,220 @@
+"""Files that describe a lab to Rally and os-faults. Pure rendering.
+
+- ``rally_env_spec``: the ``existing@openstack`` spec for
+  ``rally env create --spec``.
+- ``os_faults_config``: standard os-faults JSON (universal cloud,
+  ``node_list`` with 127.0.0.1, one ``process`` service per lab service
+  with an exact ``grep`` and the lab's own start/terminate/restart
+  commands).
+- ``lab_services``: ``lab-services.json``, the same services for programs
+  that do not speak os-faults: pidfile, argv, match, grep, port, health
+  URL, start/stop commands and log file of each.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from rally_osic.lab.config import HOST, REGION, LabConfig
+from rally_osic.lab.services import Service, bre_escape
+
+# Services that are fault targets (os-faults); epmd is plumbing.
+NOT_FAULT_TARGETS = ("epmd",)
+# Aggregate os-faults services: name -> member services.
+GROUPS = {"nova-compute": ("nova-compute-1", "nova-compute-2")}
+
+
+def lab_command(config: LabConfig, *args: str) -> str:
+    """A shell command running ``rally-osic lab ...`` on this lab."""
+    script = Path(sys.executable).with_name("rally-osic")
+    if script.exists():
+        prefix = [str(script)]
+    else:
+        prefix = [sys.executable, "-m", "rally_osic.cli"]
+    argv = [
+        *prefix,
+        "lab",
+        args[0],
+        "--state-dir",
+        str(config.state_dir),
+        *args[1:],
+    ]
+    return " ".join(shlex.quote(arg) for arg in argv)
+
+
+def service_commands(config: LabConfig, names: list[str]) -> dict:
+    only = [item for name in names for item in ("--only", name)]
+    start = lab_command(config, "up", *only)
+    stop = lab_command(config, "down", *only)
+    return {
+        "start_cmd": start,
+        "terminate_cmd": stop,
+        "restart_cmd": (f"{stop} && {start}"),
+    }
+
+
+def rally_env_spec(config: LabConfig) -> dict:
+    return {
+        "existing@openstack": {
+            "auth_url": config.auth_url,
+            "region_name": REGION,
+            "endpoint_type": "public",
+            "https_insecure": False,
+            "admin": {
+                "username": "admin",
+                "password": config.secrets["admin"],
+                "project_name": "admin",
+                "user_domain_name": "Default",
+                "project_domain_name": "Default",
+            },
+        }
+    }
+
+
+def openrc(config: LabConfig) -> str:
+    values = {
+        "OS_AUTH_URL": config.auth_url,
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_REGION_NAME": REGION,
+        "OS_USERNAME": "admin",
+        "OS_PASSWORD": config.secrets["admin"],
+        "OS_PROJECT_NAME": "admin",
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+    }
+    return "".join(
+        f"export {key}={shlex.quote(value)}\n" for key, value in values.items()
+    )
+
+
+def _common_prefix(texts: list[str]) -> str:
+    prefix = texts[0]
+    for text in texts[1:]:
+        while not text.startswith(prefix):
+            prefix = prefix[:-1]
+    return prefix
+
+
+def os_faults_config(config: LabConfig, services: list[Service]) -> dict:
+    targets = [s for s in services if s.name not in NOT_FAULT_TARGETS]
+    described = {}
+    for service in targets:
+        args = {"grep": service.grep}
+        if service.port:
+            args["port"] = ["tcp", service.port]
+        args.update(service_commands(config, [service.name]))
+        described[service.name] = {
+            "driver": "process",
+            "args": args,
+            "hosts": [HOST],
+        }
+    by_name = {service.name: service for service in services}
+    for group, members in GROUPS.items():
+        nova_conf = config.etc / "nova" / "nova.conf"
+        # Every member's command line has "<binary> --config-file
+        # nova.conf --config-file <own>.conf".
+        match = f"{group} --config-file {nova_conf} --config-file "
+        assert all(match in " ".join(by_name[m].argv) for m in members)
+        described[group] = {
+            "driver": "process",
+            "args": {
+                "grep": bre_escape(match),
+                **service_commands(config, list(members)),
+            },
+            "hosts": [HOST],
+        }
+    return {
+        "cloud_management": {"driver": "universal"},
+        "node_discover": {
+            "driver": "node_list",
+            "args": [
+                {
+                    "ip": HOST,
+                    "fqdn": "localhost",
+                    # os-faults 0.3.0 always connects with ssh (connection
+                    # "smart"); a local run needs the fault hook to force
+                    # ansible_connection=local or an sshd on 127.0.0.1.
+                    "auth": {"username": _user_name()},
+                }
+            ],
+        },
+        "services": described,
+    }
+
+
+def os_faults_osic_config(config: LabConfig, services: list[Service]) -> dict:
+    """The same services for rally-osic's exact ``osic_process`` driver.
+
+    Processes are named by their exact argv (master and workers share it),
+    except RabbitMQ, whose script execs the Erlang VM: by its pidfile.
+    """
+    standard = os_faults_config(config, services)
+    described = {}
+    for service in services:
+        if service.name in NOT_FAULT_TARGETS:
+            continue
+        commands = service_commands(config, [service.name])
+        args = {
+            "start_cmd": commands["start_cmd"],
+            "stop_cmd": commands["terminate_cmd"],
+            "restart_cmd": commands["restart_cmd"],
+        }
+        if service.match in " ".join(service.argv):
+            args["cmdline"] = list(service.argv)
+        else:
+            args["pid_file"] = str(service.pidfile)
+        if service.port:
+            args["port"] = service.port
+        if service.health.startswith("http"):
+            args["health_url"] = service.health
+        described[service.name] = {
+            "driver": "osic_process",
+            "args": args,
+            "hosts": [HOST],
+        }
+    return {
+        **standard,
+        "services": described,
+        "osic": {"local_nodes": [HOST]},
+    }
+
+
+def _user_name() -> str:
+    from rally_osic.lab.services import _user
+
+    return _user()
+
+
+def lab_services(config: LabConfig, services: list[Service]) -> dict:
+    entries = {}
+    for service in services:
+        commands = service_commands(config, [service.name])
+        entries[service.name] = {
+            "kind": service.kind,
+            "pidfile": str(service.pidfile),
+            "argv": list(service.argv),
+            "match": service.match,
+            "grep": service.grep,
+            "port": service.port,
+            "health": service.health,
+            "log_file": str(service.log_file),
+            "start_cmd": commands["start_cmd"],
+            "stop_cmd": commands["terminate_cmd"],
+            "env": service.env,
+        }
+    return {
+        "format": "rally-osic-lab-services/1",
+        "description": (
+            "Processes of a rally-osic lab. A service's PID is the number in"
+            " 'pidfile' if /proc/PID/cmdline (NUL replaced by spaces)"
+            " contains 'match'; its workers share the PID's process group"
+            " and command line. 'grep' is 'match' as a grep basic regex."
+        ),
+        "state_dir": str(config.state_dir),
+        "host": HOST,
+        "auth_url": config.auth_url,
+        "services": entries,
+        "groups": {name: list(members) for name, members in GROUPS.items()},
+    }
