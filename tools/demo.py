@@ -1,109 +1,365 @@
-"""The README's demo, until the local OpenStack lab lands.
+"""The README's demo: a real OpenStack lab, two fault tests, one report.
 
-Starts a real HTTP service on 127.0.0.1, runs
-task_templates/http_probe_under_fault.yaml against it with a real
-``rally task start`` (the service is killed 8 s into the load and started
-again 4 s later), and prints the fault SLA verdicts and where the Rally
-JSON is.
+1. ``rally-osic lab up`` (the main lab: state dir ``.lab`` or
+   ``$RALLY_OSIC_LAB_DIR``, standard ports; only what is down starts);
+2. ``rally-osic lab env`` into the demo's own Rally home ``out/demo/``
+   (``HOME`` and ``OS_DATABASE__CONNECTION`` point there, so the user's
+   own Rally database is never touched);
+3. ``task_templates/keystone_restart_memcached.yaml``: Authenticate.keystone
+   at 5 rps, memcached restarted after a 25 s baseline;
+4. ``task_templates/nova_boot_kill_conductor.yaml``: Nova boot-and-delete
+   at 0.5 rps, nova-conductor killed after 30 s and started 10 s later;
+5. the Rally JSON of both (``out/demo/results/``) and one whitepaper
+   report of the two, HTML and PDF, in ``out/demo/report/``;
+6. prints the verdicts and where the report is. The lab keeps running
+   (``rally-osic lab down`` stops it).
+
+Every step is bounded; a failure prints one line (with the log to read)
+and exits non-zero. Logs of each step are in ``out/demo/logs/``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import pathlib
-import signal
-import socket
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out" / "demo"
+LOGS = OUT / "logs"
+RESULTS = OUT / "results"
+REPORT = OUT / "report"
+BIN = Path(sys.executable).parent
+ENV_NAME = "osic-lab"
+sys.path.insert(0, str(ROOT))
+from rally_osic.lab.config import default_state_dir  # noqa: E402
+
+# Resolved with the user's HOME, before the demo's Rally home replaces it
+# (--state-dir overrides it).
+LAB_DIR = default_state_dir()
+LAB_OPTIONS: list[str] = []
+
+TASKS = (
+    (
+        "keystone",
+        "keystone_restart_memcached.yaml",
+        {"rps": 5, "duration": 60, "fault_at": 25},
+        "Authenticate.keystone at 5 rps, memcached restarted at +25 s",
+    ),
+    (
+        "nova",
+        "nova_boot_kill_conductor.yaml",
+        {
+            "rps": 0.5,
+            "duration": 90,
+            "fault_at": 30,
+            "outage": 10,
+            "timeout": 90,
+        },
+        "Nova boot-and-delete at 0.5 rps, nova-conductor killed at +30 s "
+        "for 10 s",
+    ),
+)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class DemoError(Exception):
+    """One line for the user."""
 
 
-def rally(*args: str, env: dict) -> subprocess.CompletedProcess:
-    binary = pathlib.Path(sys.executable).with_name("rally")
-    return subprocess.run(
-        [str(binary), *args], env=env, capture_output=True, text=True
+def tool(name: str) -> str:
+    path = BIN / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if not found:
+        raise DemoError(f"{name} not found next to {sys.executable}")
+    return found
+
+
+def step(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def run(
+    argv: list[str], log_name: str, timeout: float, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``argv``; stdout and stderr also go to ``logs/<log_name>``."""
+    log = LOGS / log_name
+    try:
+        result = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=ROOT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        log.write_text(f"$ {' '.join(argv)}\n(timed out)\n")
+        raise DemoError(
+            f"{Path(argv[0]).name} {argv[1]} did not finish within "
+            f"{timeout:.0f} s; see {log}"
+        ) from exc
+    log.write_text(
+        f"$ {' '.join(argv)}\n{result.stdout}\n--- stderr ---\n{result.stderr}"
     )
+    return result
 
 
-def main() -> int:
-    OUT.mkdir(parents=True, exist_ok=True)
-    env = {
+def last_line(result: subprocess.CompletedProcess) -> str:
+    lines = (result.stderr.strip() or result.stdout.strip()).splitlines()
+    return lines[-1] if lines else f"exit {result.returncode}"
+
+
+def rally_env() -> dict:
+    return {
         **os.environ,
         "HOME": str(OUT),
         "OS_DATABASE__CONNECTION": f"sqlite:///{OUT}/rally.sqlite",
     }
-    if not (OUT / "rally.sqlite").exists():
-        rally("db", "create", env=env)
-        rally("env", "create", "--name", "demo", env=env)
-    port = free_port()
-    www = OUT / "www"
-    www.mkdir(exist_ok=True)
-    (www / "index.html").write_text("ok\n")
-    pidfile = OUT / "http.pid"
-    server = (
-        f"{sys.executable} -m http.server {port} --bind 127.0.0.1 "
-        f"--directory {www}"
+
+
+def lab_up() -> None:
+    step(
+        f"rally-osic lab up, state in {LAB_DIR} (the first run builds "
+        "venvs and the databases: a few minutes)"
     )
-    start = f"nohup {server} >/dev/null 2>&1 & echo $! > {pidfile}"
-    subprocess.run(["sh", "-c", start], check=True)
-    time.sleep(0.5)
-    args = {
-        "url": f"http://127.0.0.1:{port}/",
-        "fault_cmd": f"sh -c 'kill -9 $(cat {pidfile})'",
-        "restore_cmd": f"sh -c '{start}'",
-        "fault_at": 8,
-        "restore_at": 12,
-        "duration": 30,
-        "max_downtime": 10,
-    }
-    try:
-        print("==> rally task start (30 s of load, fault at +8 s)")
-        task = rally(
+    started = time.monotonic()
+    # Streamed: the first run takes minutes and says what it does.
+    log = LOGS / "lab-up.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                tool("rally-osic"),
+                "lab",
+                "up",
+                "--state-dir",
+                str(LAB_DIR),
+                *LAB_OPTIONS,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+        )
+        lines = []
+        try:
+            for line in proc.stdout:
+                out.write(line)
+                lines.append(line.rstrip())
+                if line.startswith(("started", "lab is up")):
+                    print(f"    {line.rstrip()}", flush=True)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if proc.returncode != 0:
+        # The lab's own one-line error names the service's log file.
+        error = next(
+            (x for x in reversed(lines) if "error" in x.lower()),
+            lines[-1] if lines else f"exit {proc.returncode}",
+        )
+        raise DemoError(f"lab up failed: {error} (output in {log})")
+    print(f"    lab up took {time.monotonic() - started:.0f} s", flush=True)
+
+
+def lab_env(env: dict) -> None:
+    step(f"rally-osic lab env (Rally env '{ENV_NAME}' in {OUT})")
+    if not (OUT / "rally.sqlite").exists():
+        created = run(
+            [tool("rally"), "db", "create"], "rally-db.log", 120, env
+        )
+        if created.returncode != 0:
+            raise DemoError(f"rally db create failed: {last_line(created)}")
+    result = run(
+        [
+            tool("rally-osic"),
+            "lab",
+            "env",
+            "--state-dir",
+            str(LAB_DIR),
+            "--name",
+            ENV_NAME,
+        ],
+        "lab-env.log",
+        600,
+        env,
+    )
+    if result.returncode != 0:
+        raise DemoError(
+            f"lab env failed: {last_line(result)} (see {LOGS / 'lab-env.log'})"
+        )
+
+
+def run_task(key: str, template: str, args: dict, env: dict) -> Path:
+    before = set(
+        run(
+            [tool("rally"), "task", "list", "--uuids-only"], "x.log", 120, env
+        ).stdout.split()
+    )
+    log_name = f"task-{key}.log"
+    started = time.monotonic()
+    result = run(
+        [
+            tool("rally"),
             "task",
             "start",
-            str(ROOT / "task_templates" / "http_probe_under_fault.yaml"),
+            str(ROOT / "task_templates" / template),
             "--task-args",
             json.dumps(args),
-            env=env,
+            "--deployment",
+            ENV_NAME,
+        ],
+        log_name,
+        900,
+        env,
+    )
+    uuids = [
+        uuid
+        for uuid in run(
+            [tool("rally"), "task", "list", "--uuids-only"], "x.log", 120, env
+        ).stdout.split()
+        if uuid not in before
+    ]
+    # 0: every SLA passed; 2: the task ran, some SLA failed (a result).
+    if result.returncode not in (0, 2) or not uuids:
+        raise DemoError(
+            f"rally task start {template} failed: {last_line(result)} "
+            f"(see {LOGS / log_name})"
         )
-        uuid = rally("task", "list", "--uuids-only", env=env).stdout.split()
-        if not uuid:
-            print(task.stdout[-2000:], task.stderr[-2000:], file=sys.stderr)
-            return 1
-        results = OUT / "results.json"
-        rally(
+    out = RESULTS / f"{key}.json"
+    exported = run(
+        [
+            tool("rally"),
             "task",
             "report",
-            uuid[-1],
+            uuids[-1],
             "--json",
             "--out",
-            str(results),
-            env=env,
+            str(out),
+        ],
+        f"export-{key}.log",
+        300,
+        env,
+    )
+    if exported.returncode != 0 or not out.exists():
+        raise DemoError(
+            f"rally task report --json failed: {last_line(exported)}"
         )
-        report = json.loads(results.read_text())
-        for task_result in report["tasks"]:
-            for subtask in task_result["subtasks"]:
-                for workload in subtask["workloads"]:
-                    for sla in workload["sla_results"]["sla"]:
-                        print(f"  {sla['criterion']:18} {sla['detail']}")
-        print(f"Rally JSON: {results}")
-        return 0 if task.returncode == 0 else task.returncode
-    finally:
-        try:
-            os.kill(int(pidfile.read_text()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass
+    print(
+        f"    task {uuids[-1]} in {time.monotonic() - started:.0f} s, "
+        f"JSON: {out.relative_to(ROOT)}",
+        flush=True,
+    )
+    return out
+
+
+def print_verdicts(path: Path) -> bool:
+    passed = True
+    for task in json.loads(path.read_text())["tasks"]:
+        for subtask in task["subtasks"]:
+            for workload in subtask["workloads"]:
+                print(f"    {subtask['title']}")
+                for hook in workload.get("hooks") or []:
+                    for result in hook.get("results") or []:
+                        fault = result.get("fault") or {}
+                        if fault.get("effective_at"):
+                            print(
+                                f"      {'hook':18} {fault.get('effect')}, "
+                                f"came back: {fault.get('came_back')}; "
+                                f"{fault.get('reason', '')}"
+                            )
+                for sla in workload["sla_results"].get("sla", []):
+                    passed &= bool(sla["success"])
+                    print(f"      {sla['criterion']:18} {sla['detail']}")
+    return passed
+
+
+def parse_args(argv: list[str]) -> None:
+    global LAB_DIR
+    parser = argparse.ArgumentParser(
+        description="Run the rally-osic demo against the local lab."
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=LAB_DIR,
+        help="lab state directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--port-offset",
+        type=int,
+        help="for a new lab: added to every standard port (when another "
+        "service already uses them)",
+    )
+    parser.add_argument(
+        "--venv-dir",
+        type=Path,
+        help="for a new lab: where its services venvs are (or go)",
+    )
+    args = parser.parse_args(argv)
+    LAB_DIR = args.state_dir.resolve()
+    if args.port_offset is not None:
+        LAB_OPTIONS.extend(["--port-offset", str(args.port_offset)])
+    if args.venv_dir:
+        LAB_OPTIONS.extend(["--venv-dir", str(args.venv_dir.resolve())])
+
+
+def main(argv: list[str]) -> int:
+    parse_args(argv)
+    started = time.monotonic()
+    for folder in (LOGS, RESULTS):
+        folder.mkdir(parents=True, exist_ok=True)
+    env = rally_env()
+    try:
+        lab_up()
+        lab_env(env)
+        results = []
+        for key, template, args, text in TASKS:
+            seconds = args["duration"] + 25
+            step(f"rally task start {template}: {text} (about {seconds} s)")
+            results.append(run_task(key, template, args, env))
+        step(f"rally-osic report -> {REPORT.relative_to(ROOT)}/ (HTML, PDF)")
+        report = run(
+            [
+                tool("rally-osic"),
+                "report",
+                *map(str, results),
+                "-o",
+                str(REPORT),
+                "--pdf",
+            ],
+            "report.log",
+            600,
+        )
+        if report.returncode != 0:
+            raise DemoError(
+                f"rally-osic report failed: {last_line(report)} "
+                f"(see {LOGS / 'report.log'})"
+            )
+    except DemoError as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+        return 1
+    step("verdicts")
+    all_passed = all([print_verdicts(path) for path in results])
+    print(
+        f"\nDemo done in {time.monotonic() - started:.0f} s"
+        f"{'' if all_passed else ' (some SLA failed: see the report)'}.\n"
+        f"  Report: {REPORT / 'report.html'}\n"
+        f"          {REPORT / 'report.pdf'}\n"
+        f"  Rally:  HOME={OUT} OS_DATABASE__CONNECTION=sqlite:///{OUT}/"
+        "rally.sqlite rally task list\n"
+        "  The lab keeps running; stop it with: rally-osic lab down"
+        + ("" if LAB_DIR == ROOT / ".lab" else f" --state-dir {LAB_DIR}")
+    )
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

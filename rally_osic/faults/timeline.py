@@ -25,7 +25,9 @@ def effect_of(baseline: dict, obs: dict) -> str | None:
     if before and now and not (before & now):
         return "PID changed"
     if before and now and (before - now):
-        return "PID changed"
+        # Only some of the processes died (a master before its workers):
+        # the fault took effect, but nothing new came up yet.
+        return "PID changed" if now - before else "processes partly gone"
     if obs.get("frozen") and not baseline.get("frozen"):
         return "process frozen"
     if baseline.get("port_open") and obs.get("port_open") is False:
@@ -37,9 +39,23 @@ def effect_of(baseline: dict, obs: dict) -> str | None:
     return None
 
 
-def is_healthy(obs: dict) -> bool:
-    """Process running (not frozen), port open and health URL answering."""
+def partly_gone(baseline: dict, obs: dict) -> bool:
+    """Some of the baseline's processes died and no new one came up."""
+    before = set(baseline.get("pids") or ())
+    now = set(obs.get("pids") or ())
+    return bool(now) and now < before
+
+
+def is_healthy(obs: dict, baseline: dict | None = None) -> bool:
+    """Process running (not frozen), port open and health URL answering.
+
+    With ``baseline``: the survivors of a multi-process service whose other
+    processes died (for example the workers of a killed master, which die
+    a moment later) are not a recovery.
+    """
     if not obs.get("pids") or obs.get("frozen"):
+        return False
+    if baseline is not None and partly_gone(baseline, obs):
         return False
     return all(
         obs.get(key) is not False
@@ -77,11 +93,11 @@ class Timeline:
             if reason:
                 self.effective_at, self.effect = t, reason
                 # A PID change may already be the recovery (restart).
-                if is_healthy(obs):
+                if is_healthy(obs, self.baseline):
                     self.healthy_at = t
                     self.pids_after = list(obs.get("pids") or ())
             return
-        if self.healthy_at is None and is_healthy(obs):
+        if self.healthy_at is None and is_healthy(obs, self.baseline):
             self.healthy_at = t
             self.pids_after = list(obs.get("pids") or ())
 

@@ -16,7 +16,8 @@ and ``healthy_again_at``, either as a mapping at
 ``result["output"]["osic_fault"]`` (or ``result["osic_fault"]``), or in a
 ``result["output"]["complete"][i]`` item whose ``data`` is that mapping, a
 ``{"cols": [...], "rows": [[name, value], ...]}`` table or a list of
-``[name, value]`` pairs.
+``[name, value]`` pairs. The package's own hook stores the mapping at
+``result["fault"]`` (its fault record), which is read first.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ class FaultTime:
 
 def measured_timestamps(result: Mapping[str, Any]) -> dict[str, float]:
     """Normalised timestamps of one osic_fault hook result, or {}."""
-    candidates: list[Any] = []
+    # The osic_fault hook of this package stores its record (epoch
+    # seconds: triggered_at, effective_at, healthy_at, ...) under "fault".
+    candidates: list[Any] = [result.get("fault")]
     output = result.get("output")
     if isinstance(output, Mapping):
         candidates.append(output.get(OSIC_FAULT_HOOK))

@@ -60,3 +60,28 @@ class RallyCLI:
         out = self.home / f"{uuid}.json"
         self.check("task", "report", uuid, "--json", "--out", str(out))
         return json.loads(out.read_text())
+
+    def start_template(
+        self,
+        template: pathlib.Path,
+        args: dict,
+        *extra: str,
+        timeout: float = 600,
+    ) -> tuple[subprocess.CompletedProcess, str | None]:
+        """``rally task start TEMPLATE --task-args ARGS``; the new uuid."""
+        before = set(self.check("task", "list", "--uuids-only").split())
+        result = self.run(
+            "task",
+            "start",
+            str(template),
+            "--task-args",
+            json.dumps(args),
+            *extra,
+            timeout=timeout,
+        )
+        new = [
+            uuid
+            for uuid in self.check("task", "list", "--uuids-only").split()
+            if uuid not in before
+        ]
+        return result, (new[-1] if new else None)

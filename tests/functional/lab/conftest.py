@@ -64,3 +64,19 @@ def lab(tmp_path_factory):
         yield Lab(state_dir, time.monotonic() - started)
     finally:
         lab_cli("down", "--state-dir", state_dir, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def lab_rally(lab, tmp_path_factory):
+    """An isolated Rally (own HOME and SQLite) with the lab's env.
+
+    ``lab env`` creates the Rally env "osic-lab" whose extras name the
+    lab's exact os-faults config, where the ``osic_fault`` hook finds it.
+    """
+    from tests.functional.rally_cli import RallyCLI
+
+    rally = RallyCLI(tmp_path_factory.mktemp("lab-rally"))
+    rally.check("db", "create")
+    result = lab.cli("env", "--name", "osic-lab", env=rally.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return rally

@@ -205,3 +205,29 @@ def test_stress_size_in_command():
         }
     )
     assert (got.size, got.temp_path) == (spec.size, spec.temp_path)
+
+
+def test_survivors_of_a_partly_killed_service_are_not_a_recovery():
+    # kill -9 of nova-conductor (master 10, worker 11): the watcher saw the
+    # worker alone for a moment, then nothing; the restore started it.
+    base = {"pids": [10, 11]}
+    assert timeline.effect_of(base, {"pids": [11]}) == "processes partly gone"
+    assert timeline.effect_of(base, {"pids": [11, 12]}) == "PID changed"
+    tl = timeline.Timeline(baseline=base, triggered_at=100.0)
+    tl.feed(100.1, {"pids": [11]})
+    assert (tl.effective_at, tl.healthy_at) == (100.1, None)
+    tl.feed(100.2, {"pids": []})
+    assert not tl.recovered
+    tl.restore_started_at = 108.0
+    tl.feed(109.0, {"pids": [20, 21]})
+    assert (tl.healthy_at, tl.came_back) == (109.0, "restore")
+
+
+def test_a_master_respawning_a_killed_worker_is_a_recovery():
+    tl = timeline.Timeline(baseline={"pids": [10, 11]}, triggered_at=100.0)
+    tl.feed(100.1, {"pids": [10, 12]})
+    assert (tl.effect, tl.healthy_at, tl.came_back) == (
+        "PID changed",
+        100.1,
+        "itself",
+    )

@@ -36,8 +36,8 @@ def test_defaults_target_the_lab():
         "flavor": {"name": "m1.lab"},
         "image": {"name": "lab-image"},
     }
-    assert workload["runner"]["rps"]["rps"] == 2
-    assert workload["runner"]["rps"]["times"] == 240
+    assert workload["runner"]["rps"]["rps"] == 0.5
+    assert workload["runner"]["rps"]["times"] == 60
     assert "network" in workload["contexts"]
     (hook,) = workload["hooks"]
     fault = hook["action"]["osic_fault"]
@@ -97,3 +97,86 @@ def test_hook_and_slas_match_the_plugin_schemas():
         workload["sla"]["fault_recovery"],
         fault_recovery.FaultRecovery.CONFIG_SCHEMA,
     )
+
+
+FAULT_TEMPLATES = {
+    "keystone_restart_memcached.yaml": (
+        "Authenticate.keystone",
+        "memcached",
+        "restart",
+    ),
+    "keystone_kill_keystone.yaml": (
+        "Authenticate.keystone",
+        "keystone",
+        "kill",
+    ),
+    "glance_kill_glance_api.yaml": (
+        "GlanceImages.list_images",
+        "glance",
+        "kill",
+    ),
+    "neutron_restart_neutron_server.yaml": (
+        "NeutronNetworks.create_and_list_networks",
+        "neutron",
+        "restart",
+    ),
+    "nova_boot_kill_conductor.yaml": (
+        "NovaServers.boot_and_delete_server",
+        "nova-conductor",
+        "kill",
+    ),
+}
+
+
+def render_file(name: str, **args) -> dict:
+    from rally import api
+
+    text = (TEMPLATE.parent / name).read_text()
+    return yaml.safe_load(
+        api._Task(None).render_template(task_template=text, **args)
+    )
+
+
+@pytest.mark.parametrize("name", sorted(FAULT_TEMPLATES))
+def test_fault_templates_render_with_defaults(name):
+    from rally_osic.plugins.hooks import osic_fault
+    from rally_osic.plugins.sla import (
+        fault_degradation,
+        fault_downtime,
+        fault_recovery,
+    )
+
+    scenario, service, action = FAULT_TEMPLATES[name]
+    workload = _workload(render_file(name))
+    assert list(workload["scenario"]) == [scenario]
+    runner = workload["runner"]["rps"]
+    (hook,) = workload["hooks"]
+    fault = hook["action"]["osic_fault"]
+    assert fault["action"] == {
+        "service": service,
+        "action": action,
+        "nodes": "one",
+    }
+    (at,) = hook["trigger"]["event"]["at"]
+    # A baseline of at least 10 samples, and load left after the fault.
+    assert runner["rps"] * at >= 10
+    assert runner["times"] / runner["rps"] >= at + 20
+    schemas = {
+        "fault_downtime": fault_downtime.FaultDowntime,
+        "fault_degradation": fault_degradation.FaultDegradation,
+        "fault_recovery": fault_recovery.FaultRecovery,
+    }
+    for criterion, plugin in schemas.items():
+        sla = workload["sla"][criterion]
+        assert sla["fault_at"] == {"unit": "time", "at": at}, criterion
+        jsonschema.validate(sla, plugin.CONFIG_SCHEMA)
+    jsonschema.validate(fault, osic_fault.OsicFaultHook.CONFIG_SCHEMA)
+    assert "failure_rate" in workload["sla"]
+    retargeted = _workload(
+        render_file(name, fault_at=7, max_ratio=4, with_fault=True)
+    )
+    assert retargeted["hooks"][0]["trigger"]["event"]["at"] == [7]
+    assert retargeted["sla"]["fault_degradation"]["max_ratio"] == 4
+    baseline = _workload(render_file(name, with_fault=False))
+    assert "hooks" not in baseline
+    assert set(baseline["sla"]) == {"failure_rate"}

@@ -100,3 +100,41 @@ def test_unrelated_output_gives_no_timestamps():
         "output": {"complete": [{"data": ["RetCode: 0", "StdOut: (empty)"]}]}
     }
     assert faults.measured_timestamps(result) == {}
+
+
+def test_the_hooks_own_fault_record_is_read():
+    # What rally_osic.plugins.hooks.osic_fault stores in a Rally result:
+    # the record under "fault", the output as Table charts with clock
+    # times (not epochs).
+    result = {
+        "status": "success",
+        "started_at": 1e9,
+        "fault": {
+            "fault": "restart memcached service on one node",
+            "triggered_at": 1e9 + 0.5,
+            "effective_at": 1e9 + 1.1,
+            "restored_at": 1e9 + 5,
+            "healthy_at": 1e9 + 6.2,
+            "came_back": "itself",
+            "recover_within": 300,
+            "nodes": [{"host": "127.0.0.1", "effective_at": 1e9 + 1.1}],
+        },
+        "output": {
+            "additive": [],
+            "complete": [
+                {
+                    "title": "Fault: restart memcached",
+                    "chart_plugin": "Table",
+                    "data": {
+                        "cols": ["event", "time (UTC)", "seconds"],
+                        "rows": [["triggered_at", "01:46:40.500", "+0.000"]],
+                    },
+                }
+            ],
+        },
+    }
+    assert faults.measured_timestamps(result) == {
+        "triggered": 1e9 + 0.5,
+        "effective": 1e9 + 1.1,
+        "healthy": 1e9 + 6.2,
+    }
