@@ -6,19 +6,10 @@ from rally import consts
 from rally.common import logging
 from rally.task import hook
 
+from rally_osic.faults.targets import SERVICE_ACTIONS
+
 LOG = logging.getLogger(__name__)
 
-_SERVICE_ACTIONS = [
-    "kill",
-    "terminate",
-    "stop",
-    "start",
-    "restart",
-    "freeze",
-    "unfreeze",
-    "unplug",
-    "plug",
-]
 _NODE_ACTIONS = ["reboot", "poweroff", "poweron", "reset", "stress"]
 _NODES = {
     "oneOf": [
@@ -98,7 +89,7 @@ class OsicFaultHook(hook.HookAction):
                         "type": "object",
                         "properties": {
                             "service": {"type": "string"},
-                            "action": {"enum": _SERVICE_ACTIONS},
+                            "action": {"enum": list(SERVICE_ACTIONS)},
                             "nodes": _NODES,
                             "seconds": {"type": "number", "minimum": 0},
                         },
