@@ -22,7 +22,6 @@ Metadata (YAML or JSON): any mapping, shown in the Environment section
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Any
 
@@ -40,17 +39,10 @@ def _read_mapping(path: str, what: str) -> dict[str, Any]:
         ) from None
     except UnicodeDecodeError:
         raise ReportInputError(f"{path}: {what} is not UTF-8 text") from None
-    try:
-        import yaml
+    import yaml  # a dependency of the package (and of Rally)
 
+    try:
         document = yaml.safe_load(text)
-    except ImportError:  # pragma: no cover - PyYAML comes with Rally
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ReportInputError(
-                f"{path}: {what} is not JSON: {exc}"
-            ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

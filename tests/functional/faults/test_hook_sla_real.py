@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from osic_fault_helpers import local_config
 
 pytestmark = pytest.mark.functional
 
@@ -38,22 +39,7 @@ def test_slas_measure_from_the_hooks_effective_at(rally, http_service):
                                             "service": "web",
                                             "action": "kill",
                                         },
-                                        "config": {
-                                            "cloud_management": {
-                                                "driver": "universal"
-                                            },
-                                            "node_discover": {
-                                                "driver": "node_list",
-                                                "args": [{"ip": "127.0.0.1"}],
-                                            },
-                                            "services": {
-                                                "web": {
-                                                    "driver": "osic_process",
-                                                    "args": args,
-                                                    "hosts": ["127.0.0.1"],
-                                                }
-                                            },
-                                        },
+                                        "config": local_config({"web": args}),
                                         "restore_after": 1.0,
                                         "recover_within": 5,
                                     }

@@ -25,7 +25,7 @@ import sys
 import uuid
 
 import pytest
-from osic_fault_helpers import DeathClock, free_port, kill_pid
+from osic_fault_helpers import DeathClock, free_port, kill_pid, local_config
 
 from rally_osic.faults import engine, probe
 
@@ -336,20 +336,7 @@ def test_pid_file_inside_container(containers, host_decoy, tmp_path):
         "port": PORT,
         "start_cmd": f"systemctl start {UNIT}",
     }
-    config = {
-        "cloud_management": {"driver": "universal"},
-        "node_discover": {
-            "driver": "node_list",
-            "args": [{"ip": "127.0.0.1"}],
-        },
-        "services": {
-            "web": {
-                "driver": "osic_process",
-                "args": args,
-                "hosts": ["127.0.0.1"],
-            }
-        },
-    }
+    config = local_config({"web": args})
     for action, effect in (("freeze", "process frozen"), ("kill", None)):
         clock = DeathClock(victim) if action == "kill" else None
         rec = engine.run_fault(
