@@ -25,23 +25,26 @@ def median(values: Sequence[float]) -> float:
 
 
 def centered_running_mean(values: Sequence[float], window: int) -> np.ndarray:
-    """Mean over a window centred on each value, shrinking at the edges.
+    """Mean over ``window`` values centred on each value.
 
     A centred window does not lag behind the data the way a trailing one
     does, so degradation periods line up with the operations that caused
-    them.
+    them. At the edges the window slides inside the data instead of
+    shrinking: the end of a run decides "recovered or not", and half a
+    window there would be twice as noisy as anywhere else. Shorter data
+    than one window gives the plain mean everywhere.
     """
     if window < 1:
         raise ValueError("window must be at least 1")
     data = np.asarray(values, dtype=float)
     count = len(data)
+    if count == 0:
+        return data
+    span = min(window, count)
     prefix = np.concatenate(([0.0], np.cumsum(data)))
-    before = (window - 1) // 2
-    after = window - 1 - before
-    index = np.arange(count)
-    low = np.maximum(index - before, 0)
-    high = np.minimum(index + after + 1, count)
-    return (prefix[high] - prefix[low]) / (high - low)
+    before = (span - 1) // 2
+    low = np.clip(np.arange(count) - before, 0, count - span)
+    return (prefix[low + span] - prefix[low]) / span
 
 
 def spearman_rho(xs: Sequence[float], ys: Sequence[float]) -> float:

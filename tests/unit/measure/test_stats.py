@@ -44,8 +44,10 @@ def test_percentile_rejects_empty_and_out_of_range():
     ("values", "window", "expected"),
     [
         ([1, 2, 3, 4, 5], 1, [1, 2, 3, 4, 5]),
-        ([1, 2, 3, 4, 5], 3, [1.5, 2, 3, 4, 4.5]),
-        ([0, 0, 9, 0, 0], 3, [0, 3, 3, 3, 0]),
+        ([1, 2, 3, 4, 5], 3, [2, 2, 3, 4, 4]),
+        ([0, 0, 9, 0, 0], 3, [3, 3, 3, 3, 3]),
+        ([0, 0, 0, 0, 9], 3, [0, 0, 0, 3, 3]),
+        ([1, 2, 3, 4, 5, 6], 4, [2.5, 2.5, 3.5, 4.5, 4.5, 4.5]),
         ([2, 4], 5, [3, 3]),
         ([], 3, []),
     ],
@@ -63,6 +65,19 @@ def test_running_mean_stays_within_range(values, window):
     if values:
         assert min(values) - 1e-9 <= min(means)
         assert max(means) <= max(values) + 1e-9
+
+
+@given(st.lists(st.floats(0, 1e3), min_size=1, max_size=60), st.integers(1, 9))
+def test_every_running_mean_averages_a_full_window(values, window):
+    # Edges included: the last values (the recovery verdict) are judged on
+    # as many operations as the middle ones.
+    span = min(window, len(values))
+    means = stats.centered_running_mean(values, window)
+    windows = [
+        sum(values[i : i + span]) / span for i in range(len(values) - span + 1)
+    ]
+    for mean in means:
+        assert min(abs(mean - w) for w in windows) <= 1e-6 * (1 + mean)
 
 
 @pytest.mark.parametrize(
