@@ -132,7 +132,31 @@ def start(service: Service) -> int:
             close_fds=True,
         )
     write_pidfile(service.pidfile, process.pid)
+    _record_session(service, process.pid)
     return process.pid
+
+
+def _sessions_file(service: Service) -> Path:
+    return service.pidfile.with_suffix(".sessions")
+
+
+def _record_session(service: Service, sid: int) -> None:
+    """Remember every session the lab started for the service.
+
+    A kill -9 of a service's master (a fault) leaves its forked workers
+    running in the old session, and the restore starts a new one: stop
+    must find both, and only those.
+    """
+    with open(_sessions_file(service), "a") as sessions:
+        sessions.write(f"{sid}\n")
+
+
+def _recorded_sessions(service: Service) -> set[int]:
+    try:
+        lines = _sessions_file(service).read_text().split()
+    except OSError:
+        return set()
+    return {int(line) for line in lines if line.isdigit()}
 
 
 def _alive(pid: int) -> bool:
@@ -150,11 +174,11 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
-def _group_members(pgid: int, match: str) -> list[int]:
+def _session_members(sessions: set[int], match: str) -> list[int]:
     members = []
     for pid in find_by_cmdline(match):
         try:
-            if os.getpgid(pid) == pgid:
+            if os.getsid(pid) in sessions:
                 members.append(pid)
         except ProcessLookupError:
             pass
@@ -162,20 +186,23 @@ def _group_members(pgid: int, match: str) -> list[int]:
 
 
 def stop(service: Service, timeout: float = 15.0) -> bool:
-    """SIGTERM the service's process group, SIGKILL after ``timeout``.
+    """SIGTERM the service's sessions, SIGKILL after ``timeout``.
 
-    Returns False when the pidfile names no live process of the service.
-    Orphaned workers of the same session (their leader was killed -9 by a
-    fault) are found by command line and process group and stopped too.
+    Returns False when neither the pidfile nor the sessions the lab
+    started name a live process of the service. Orphaned workers (their
+    master was killed -9 by a fault, perhaps restarted since) are found by
+    command line and by a session the lab started, and stopped too.
     """
     pid = read_pidfile(service.pidfile)
-    if pid is None:
-        return False
-    targets = _group_members(pid, service.match)
-    if cmdline_matches(read_cmdline(pid), service.match):
-        targets = sorted(set(targets) | {pid})
+    sessions = _recorded_sessions(service)
+    if pid is not None:
+        sessions.add(pid)
+    targets = set(_session_members(sessions, service.match))
+    if pid is not None and cmdline_matches(read_cmdline(pid), service.match):
+        targets.add(pid)
     if not targets:
         service.pidfile.unlink(missing_ok=True)
+        _sessions_file(service).unlink(missing_ok=True)
         return False
     for target in targets:
         _signal(target, signal.SIGTERM)
@@ -196,6 +223,7 @@ def stop(service: Service, timeout: float = 15.0) -> bool:
         ):
             time.sleep(0.1)
     service.pidfile.unlink(missing_ok=True)
+    _sessions_file(service).unlink(missing_ok=True)
     return True
 
 
@@ -260,5 +288,5 @@ def rss_kib(pid: int) -> int:
 
 def tree_rss_kib(service: Service, pid: int) -> int:
     """RSS of the service's leader plus its session's workers."""
-    members = set(_group_members(pid, service.match)) | {pid}
+    members = set(_session_members({pid}, service.match)) | {pid}
     return sum(rss_kib(member) for member in members)

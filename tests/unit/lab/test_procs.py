@@ -149,3 +149,54 @@ def test_find_by_environ_needs_every_wanted_variable(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def _worker_pids(leader: int) -> list[int]:
+    return [
+        pid
+        for pid in procs.find_by_cmdline("time.sleep(60)")
+        if pid != leader and os.getsid(pid) == leader
+    ]
+
+
+def test_stop_finds_workers_orphaned_by_a_kill_of_their_master(tmp_path):
+    # The master forks a worker, like gunicorn or nova-conductor; a fault
+    # kills the master -9, a restore starts a new session; lab down must
+    # stop the orphan too, and nothing else that mentions the service.
+    marker = str(tmp_path / "forking")
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.execv(__import__('sys').executable, [__import__('sys')"
+        ".executable, '-c', 'import time; time.sleep(60)', 'worker', "
+        f"{marker!r}])\n"
+        "time.sleep(60)\n"
+    )
+    service = Service(
+        name="forking",
+        argv=(sys.executable, "-c", code, marker),
+        match=marker,
+        log_file=tmp_path / "forking.log",
+        pidfile=tmp_path / "forking.pid",
+    )
+    decoy = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", marker]
+    )
+    try:
+        first = procs.start(service)
+        deadline = time.monotonic() + 5
+        while not _worker_pids(first):
+            assert time.monotonic() < deadline, "no worker forked"
+            time.sleep(0.02)
+        [orphan] = _worker_pids(first)
+        os.kill(first, 9)  # the fault
+        second = procs.start(service)  # the restore
+        assert second != first
+        assert procs.stop(service, timeout=5)
+        for pid in (first, orphan, second):
+            assert not procs._alive(pid), pid
+        assert decoy.poll() is None, "a process outside the lab was stopped"
+        assert not (tmp_path / "forking.sessions").exists()
+    finally:
+        decoy.kill()
+        decoy.wait()
