@@ -116,7 +116,7 @@ FAULT_TEMPLATES = {
         "kill",
     ),
     "neutron_restart_neutron_server.yaml": (
-        "NeutronNetworks.create_and_list_networks",
+        "NeutronNetworks.create_and_delete_networks",
         "neutron",
         "restart",
     ),
@@ -180,3 +180,51 @@ def test_fault_templates_render_with_defaults(name):
     baseline = _workload(render_file(name, with_fault=False))
     assert "hooks" not in baseline
     assert set(baseline["sla"]) == {"failure_rate"}
+
+
+def test_neutron_template_reproduces_the_growing_original_on_request():
+    # The study's first runs listed networks that piled up; its fix, the
+    # default, deletes them at the rate they are created.
+    name = "neutron_restart_neutron_server.yaml"
+    original = _workload(
+        render_file(name, scenario="create_and_list_networks")
+    )
+    assert list(original["scenario"]) == [
+        "NeutronNetworks.create_and_list_networks"
+    ]
+    assert original["contexts"]["quotas"] == {"neutron": {"network": -1}}
+
+
+@pytest.mark.parametrize("name", sorted(FAULT_TEMPLATES))
+def test_fault_analysis_reaches_every_fault_sla(name):
+    from rally_osic.plugins.sla import fault_recovery
+
+    settings = {"window": 25, "persistence": 10, "percentile": 99.5}
+    workload = _workload(render_file(name, fault_analysis=settings))
+    for criterion in ("fault_downtime", "fault_degradation", "fault_recovery"):
+        sla = workload["sla"][criterion]
+        assert {key: sla[key] for key in settings} == settings, criterion
+    jsonschema.validate(
+        workload["sla"]["fault_recovery"],
+        fault_recovery.FaultRecovery.CONFIG_SCHEMA,
+    )
+
+
+def test_http_probe_template_renders_with_fault_analysis():
+    workload = _workload(
+        render_file(
+            "http_probe_under_fault.yaml",
+            url="http://127.0.0.1:8080/",
+            fault_cmd='sh -c "kill -9 $(cat /run/app.pid)"',
+            restore_cmd="start-app",
+            fault_analysis={"window": 15},
+        )
+    )
+    assert workload["scenario"]["OsicProbe.http"]["url"].endswith(":8080/")
+    assert [hook["action"]["sys_call"] for hook in workload["hooks"]] == [
+        'sh -c "kill -9 $(cat /run/app.pid)"',
+        "start-app",
+    ]
+    for criterion in ("fault_downtime", "fault_degradation", "fault_recovery"):
+        assert workload["sla"][criterion]["window"] == 15
+        assert workload["sla"][criterion]["fault_at"]["at"] == 20
