@@ -197,17 +197,34 @@ def test_neutron_template_reproduces_the_growing_original_on_request():
 
 @pytest.mark.parametrize("name", sorted(FAULT_TEMPLATES))
 def test_fault_analysis_reaches_every_fault_sla(name):
-    from rally_osic.plugins.sla import fault_recovery
-
-    settings = {"window": 25, "persistence": 10, "percentile": 99.5}
-    workload = _workload(render_file(name, fault_analysis=settings))
-    for criterion in ("fault_downtime", "fault_degradation", "fault_recovery"):
-        sla = workload["sla"][criterion]
-        assert {key: sla[key] for key in settings} == settings, criterion
-    jsonschema.validate(
-        workload["sla"]["fault_recovery"],
-        fault_recovery.FaultRecovery.CONFIG_SCHEMA,
+    from rally_osic.plugins.sla import (
+        fault_degradation,
+        fault_downtime,
+        fault_recovery,
     )
+
+    settings = {
+        "window": 25,
+        "persistence": 10,
+        "percentile": 99.5,
+        "cluster_gap": 3,
+    }
+    workload = _workload(render_file(name, fault_analysis=settings))
+    plugins = {
+        "fault_downtime": fault_downtime.FaultDowntime,
+        "fault_degradation": fault_degradation.FaultDegradation,
+        "fault_recovery": fault_recovery.FaultRecovery,
+    }
+    for criterion, plugin in plugins.items():
+        sla = workload["sla"][criterion]
+        accepted = {
+            key: value
+            for key, value in settings.items()
+            if key in plugin.CONFIG_SCHEMA["properties"]
+        }
+        assert {key: sla.get(key) for key in accepted} == accepted
+        jsonschema.validate(sla, plugin.CONFIG_SCHEMA)
+    assert workload["sla"]["fault_downtime"]["cluster_gap"] == 3
 
 
 def test_http_probe_template_renders_with_fault_analysis():
@@ -225,6 +242,8 @@ def test_http_probe_template_renders_with_fault_analysis():
         'sh -c "kill -9 $(cat /run/app.pid)"',
         "start-app",
     ]
-    for criterion in ("fault_downtime", "fault_degradation", "fault_recovery"):
+    for criterion in ("fault_degradation", "fault_recovery"):
         assert workload["sla"][criterion]["window"] == 15
+    for criterion in ("fault_downtime", "fault_degradation", "fault_recovery"):
         assert workload["sla"][criterion]["fault_at"]["at"] == 20
+    assert "window" not in workload["sla"]["fault_downtime"]
