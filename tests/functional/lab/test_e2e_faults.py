@@ -1,7 +1,7 @@
 """End to end: the task templates, for real, against the test lab.
 
 Each test runs ``rally task start task_templates/<template>`` (short task
-args: a 20-30 s baseline, 20-60 s after the fault) against the session's lab
+args: a 20-40 s baseline, 30-70 s after the fault) against the session's lab
 and checks, from the exported Rally JSON:
 
 * the ``osic_fault`` hook saw the fault take effect and the service come
@@ -82,11 +82,28 @@ class Case:
         return self.name
 
 
+# Baselines, tails and SLA settings, from runs on this 2-core machine:
+# with stress-ng holding 60 % of both cores, keystone took up to 16 s after
+# a memcached restart and neutron 20 s after its restart to get back to
+# baseline; a CI run with 20 s tails ended both still degraded. Neutron's
+# level also drifts by 20-30 % between quiet stretches (0.22 s vs 0.30 s a
+# call), which a 20 s baseline does not see. Hence longer baselines and
+# tails, a wider running mean (keystone's baseline is tight: p95 only 25 %
+# above its mean, so a 2 s hiccup of a busy runner would count), and
+# max_degraded 60, which keeps these tests about recovery rather than a
+# policy limit on a slow machine.
+STEADY_5RPS = {"window": 25, "persistence": 10}  # 5 s of calls
 CASES = [
     Case(
         "keystone-memcached-restart",
         "keystone_restart_memcached.yaml",
-        {"rps": 5, "duration": 40, "fault_at": 20},
+        {
+            "rps": 5,
+            "duration": 80,
+            "fault_at": 30,
+            "max_degraded": 60,
+            "fault_analysis": STEADY_5RPS,
+        },
         "memcached",
         "itself",
         "a restart is stop + start: memcached's port is closed for a few "
@@ -96,7 +113,13 @@ CASES = [
     Case(
         "keystone-kill",
         "keystone_kill_keystone.yaml",
-        {"rps": 5, "duration": 40, "fault_at": 20, "outage": 5},
+        {
+            "rps": 5,
+            "duration": 50,
+            "fault_at": 20,
+            "outage": 5,
+            "fault_analysis": STEADY_5RPS,
+        },
         "keystone",
         "restore",
         "kill -9 of gunicorn: connection refused until the hook's restore "
@@ -105,7 +128,13 @@ CASES = [
     Case(
         "glance-kill",
         "glance_kill_glance_api.yaml",
-        {"rps": 5, "duration": 40, "fault_at": 20, "outage": 5},
+        {
+            "rps": 5,
+            "duration": 50,
+            "fault_at": 20,
+            "outage": 5,
+            "fault_analysis": STEADY_5RPS,
+        },
         "glance",
         "restore",
         "kill -9 of gunicorn: connection refused until the hook's restore "
@@ -134,7 +163,13 @@ CASES = [
     Case(
         "neutron-server-restart",
         "neutron_restart_neutron_server.yaml",
-        {"rps": 2, "duration": 40, "fault_at": 20},
+        {
+            "rps": 2,
+            "duration": 110,
+            "fault_at": 40,
+            "max_degraded": 60,
+            "fault_analysis": {"window": 15, "persistence": 6},
+        },
         "neutron",
         "itself",
         "graceful stop (connection reset / refused) then start: refused "
@@ -239,7 +274,9 @@ def test_template_under_real_fault(case, running_lab, lab_rally, results_dir):
     report = lab_rally.report_json(uuid)
     out = results_dir / f"{case.name}.json"
     out.write_text(json.dumps(report))
-    [workload] = report["tasks"][0]["subtasks"][0]["workloads"]
+    task = report["tasks"][0]
+    assert task["status"] == "finished", run.stdout[-3000:] + run.stderr
+    [workload] = task["subtasks"][0]["workloads"]
     iterations = workload["data"]
     # The sampling interval: Rally's rps runner splits the rate over its
     # worker processes, so starts come in pairs (at 2 rps: gaps of 0.26
@@ -353,14 +390,16 @@ def test_template_under_real_fault(case, running_lab, lab_rally, results_dir):
         assert recovered >= downtime - uncertainty, line
         assert not last["error"], line
     elif "still degraded" in slas["fault_recovery"]["detail"]:
-        # Check it: the last running-mean window (9 successful calls) is
-        # still above the degradation threshold (the baseline's p95).
+        # Check it: the last running-mean window (the last `window`
+        # successful calls) is above the degradation threshold (the
+        # baseline's p95).
         threshold = float(THRESHOLD_RE.search(degradation)[1])
         ok = sorted(
             (it for it in iterations if not it["error"]),
             key=lambda it: it["timestamp"],
         )
-        tail = [it["duration"] for it in ok[-9:]]
+        window = case.args.get("fault_analysis", {}).get("window", 9)
+        tail = [it["duration"] for it in ok[-window:]]
         assert sum(tail) / len(tail) > threshold, (line, tail, threshold)
     else:
         assert "still failing" in slas["fault_recovery"]["detail"], line
