@@ -137,14 +137,23 @@ def render_file(name: str, **args) -> dict:
     )
 
 
-@pytest.mark.parametrize("name", sorted(FAULT_TEMPLATES))
-def test_fault_templates_render_with_defaults(name):
-    from rally_osic.plugins.hooks import osic_fault
+def fault_sla_plugins() -> dict:
     from rally_osic.plugins.sla import (
         fault_degradation,
         fault_downtime,
         fault_recovery,
     )
+
+    return {
+        "fault_downtime": fault_downtime.FaultDowntime,
+        "fault_degradation": fault_degradation.FaultDegradation,
+        "fault_recovery": fault_recovery.FaultRecovery,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(FAULT_TEMPLATES))
+def test_fault_templates_render_with_defaults(name):
+    from rally_osic.plugins.hooks import osic_fault
 
     scenario, service, action = FAULT_TEMPLATES[name]
     workload = _workload(render_file(name))
@@ -161,12 +170,7 @@ def test_fault_templates_render_with_defaults(name):
     # A baseline of at least 10 samples, and load left after the fault.
     assert runner["rps"] * at >= 10
     assert runner["times"] / runner["rps"] >= at + 20
-    schemas = {
-        "fault_downtime": fault_downtime.FaultDowntime,
-        "fault_degradation": fault_degradation.FaultDegradation,
-        "fault_recovery": fault_recovery.FaultRecovery,
-    }
-    for criterion, plugin in schemas.items():
+    for criterion, plugin in fault_sla_plugins().items():
         sla = workload["sla"][criterion]
         assert sla["fault_at"] == {"unit": "time", "at": at}, criterion
         jsonschema.validate(sla, plugin.CONFIG_SCHEMA)
@@ -197,12 +201,6 @@ def test_neutron_template_reproduces_the_growing_original_on_request():
 
 @pytest.mark.parametrize("name", sorted(FAULT_TEMPLATES))
 def test_fault_analysis_reaches_every_fault_sla(name):
-    from rally_osic.plugins.sla import (
-        fault_degradation,
-        fault_downtime,
-        fault_recovery,
-    )
-
     settings = {
         "window": 25,
         "persistence": 10,
@@ -210,12 +208,7 @@ def test_fault_analysis_reaches_every_fault_sla(name):
         "cluster_gap": 3,
     }
     workload = _workload(render_file(name, fault_analysis=settings))
-    plugins = {
-        "fault_downtime": fault_downtime.FaultDowntime,
-        "fault_degradation": fault_degradation.FaultDegradation,
-        "fault_recovery": fault_recovery.FaultRecovery,
-    }
-    for criterion, plugin in plugins.items():
+    for criterion, plugin in fault_sla_plugins().items():
         sla = workload["sla"][criterion]
         accepted = {
             key: value
