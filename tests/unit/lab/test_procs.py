@@ -192,8 +192,13 @@ def test_stop_finds_workers_orphaned_by_a_kill_of_their_master(tmp_path):
         os.kill(first, 9)  # the fault
         second = procs.start(service)  # the restore
         assert second != first
+        # Until it has exec'd and forked, the restore is not yet the service.
+        while procs.running_pid(service) != second or not _worker_pids(second):
+            assert time.monotonic() < deadline + 5, "restore never ran"
+            time.sleep(0.02)
+        [second_worker] = _worker_pids(second)
         assert procs.stop(service, timeout=5)
-        for pid in (first, orphan, second):
+        for pid in (first, orphan, second, second_worker):
             assert not procs._alive(pid), pid
         assert decoy.poll() is None, "a process outside the lab was stopped"
         assert not (tmp_path / "forking.sessions").exists()
