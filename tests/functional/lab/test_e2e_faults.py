@@ -98,6 +98,14 @@ class Case:
 # first calls (up to 4 s each), so the first 10 calls are no baseline.
 STEADY_5RPS = {"window": 25, "persistence": 10, "warmup_iterations": 10}
 STEADY_3RPS = {"window": 15, "persistence": 6, "warmup_iterations": 10}
+KILL_FOR_5S = {
+    "rps": 3,
+    "duration": 70,
+    "fault_at": 25,
+    "outage": 5,
+    "max_degraded": 60,
+    "fault_analysis": STEADY_3RPS,
+}
 CASES = [
     Case(
         "keystone-memcached-restart",
@@ -118,14 +126,7 @@ CASES = [
     Case(
         "keystone-kill",
         "keystone_kill_keystone.yaml",
-        {
-            "rps": 3,
-            "duration": 70,
-            "fault_at": 25,
-            "outage": 5,
-            "max_degraded": 60,
-            "fault_analysis": STEADY_3RPS,
-        },
+        KILL_FOR_5S,
         "keystone",
         "restore",
         "kill -9 of gunicorn: connection refused until the hook's restore "
@@ -134,14 +135,7 @@ CASES = [
     Case(
         "glance-kill",
         "glance_kill_glance_api.yaml",
-        {
-            "rps": 3,
-            "duration": 70,
-            "fault_at": 25,
-            "outage": 5,
-            "max_degraded": 60,
-            "fault_analysis": STEADY_3RPS,
-        },
+        KILL_FOR_5S,
         "glance",
         "restore",
         "kill -9 of gunicorn: connection refused until the hook's restore "
