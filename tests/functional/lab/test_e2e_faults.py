@@ -74,8 +74,9 @@ class Case:
     port_of: str | None  # lab service whose port is probed
     came_back: str  # restart: itself; kill + restore_after: restore
     why: str
-    # The lab's nova is too variable after a conductor kill to promise a
-    # PASS; its verdicts are checked against the data instead.
+    # The lab's nova (after a conductor kill) and neutron are too variable
+    # on 2 cores to promise a PASS; their verdicts are checked against the
+    # data instead.
     must_pass: bool = True
 
     def __str__(self) -> str:
@@ -179,6 +180,12 @@ CASES = [
         "itself",
         "graceful stop (connection reset / refused) then start: refused "
         "until the new master binds the port",
+        # Back to its baseline 10-20 s after the restart in every run, but
+        # its baseline is tight (p95 0.25 s for 0.19 s calls) and in 2 of 7
+        # runs the last seconds of the load were 25-100 % slower, after it
+        # had recovered: "still degraded at end of run" is then the right
+        # verdict for the data, which is what is checked.
+        must_pass=False,
     ),
 ]
 
