@@ -15,9 +15,9 @@ Every figure is judged against the run's own pre-fault baseline:
   first to the last failed operation of a cluster, ± half the gaps to the
   neighbouring successful operations. A cluster with no success inside is a
   *full* outage, one where failures and successes are mixed is *partial*;
-* **recovery**: from the fault until the failures stop and the running mean
-  is back under the threshold. A run that ends while still failing or
-  degraded never recovered.
+* **recovery**: the start of the first stretch after the fault that stays
+  healthy for a hold period (see :mod:`rally_osic.measure.recovery`);
+  trouble after it is a relapse, not a failure to recover.
 
 Pure module: no Rally imports, no I/O. Times are seconds since load start.
 """
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from rally_osic.measure import stats
+from rally_osic.measure.recovery import Recovery, compute_recovery
 from rally_osic.measure.timeline import Timeline
 
 
@@ -43,6 +44,10 @@ class AnalysisConfig:
     window: int = 9
     persistence: int = 3
     cluster_gap: int = 5
+    hold: float = 10.0
+    hold_operations: int = 5
+    recovery_margin: float = 0.1
+    min_shift: float = 0.1
     trend_min_growth: float = 0.25
     trend_min_rho: float = 0.5
 
@@ -61,8 +66,16 @@ class AnalysisConfig:
         for name in ("min_baseline", "window", "persistence", "cluster_gap"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.warmup_iterations < 0:
-            raise ValueError("warmup_iterations must not be negative")
+        for name in (
+            "warmup_iterations",
+            "hold",
+            "hold_operations",
+            "recovery_margin",
+            "min_shift",
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 <= value < 1e9):
+                raise ValueError(f"{name} must be a number, at least 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,14 +141,6 @@ class Outage:
         return sum(end - start for start, end in self.full_runs)
 
 
-@dataclasses.dataclass(frozen=True)
-class Recovery:
-    recovered: bool
-    at: float | None  # seconds since load start
-    time_to_recover: float | None  # seconds since the fault
-    reason: str  # why it did not recover, or "" if it did
-
-
 class FaultAnalysis:
     """Lazily computed analysis of a timeline around one fault.
 
@@ -160,6 +165,12 @@ class FaultAnalysis:
     @functools.cached_property
     def baseline(self) -> Baseline:
         return compute_baseline(self.timeline, self.fault_at, self.config)
+
+    @functools.cached_property
+    def baseline_durations(self) -> np.ndarray:
+        """Durations of the successful baseline operations."""
+        inside = baseline_window(self.timeline, self.fault_at, self.config)
+        return self.timeline.durations[inside & ~self.timeline.failed]
 
     @functools.cached_property
     def successful(self) -> tuple[np.ndarray, np.ndarray]:
@@ -226,12 +237,39 @@ class FaultAnalysis:
         return max(d.mean for d in periods) / mean
 
     @functools.cached_property
-    def recovery(self) -> Recovery:
+    def recovery(self) -> Recovery | None:
+        """None without a threshold (no successful baseline operation)."""
+        baseline = self.baseline
+        if baseline.threshold is None:
+            return None
+        timeline, config = self.timeline, self.config
+        means = np.full(len(timeline), np.nan)
+        means[~timeline.failed] = self.running_mean[1]
         return compute_recovery(
+            timeline.starts,
+            timeline.durations,
+            timeline.failed,
+            means,
             self.fault_at,
-            self.outages_after_fault,
-            self.degradations_after_fault,
+            baseline.threshold,
+            baseline.mean,
+            self.baseline_durations,
+            hold=config.hold,
+            hold_operations=config.hold_operations,
+            margin=config.recovery_margin,
+            persistence=config.persistence,
+            merge_gap=config.cluster_gap,
+            min_shift=config.min_shift,
         )
+
+
+def baseline_window(
+    timeline: Timeline, fault_at: float, config: AnalysisConfig
+) -> np.ndarray:
+    """Which operations make the baseline, failed ones included."""
+    inside = timeline.starts + timeline.durations <= fault_at
+    inside[: config.warmup_iterations] = False
+    return inside
 
 
 def compute_baseline(
@@ -242,12 +280,10 @@ def compute_baseline(
     An operation still running when the fault hit may have been slowed by
     it, so it is not part of the baseline.
     """
-    starts, durations = timeline.starts, timeline.durations
-    inside = starts + durations <= fault_at
-    inside[: config.warmup_iterations] = False
+    inside = baseline_window(timeline, fault_at, config)
     ok = inside & ~timeline.failed
     failures = int(np.count_nonzero(inside & timeline.failed))
-    times, samples = starts[ok], durations[ok]
+    times, samples = timeline.starts[ok], timeline.durations[ok]
     if not len(samples):
         return Baseline(
             0, failures, None, None, config.percentile, False, None
@@ -380,26 +416,3 @@ def find_outages(timeline: Timeline, cluster_gap: int) -> list[Outage]:
             )
         )
     return outages
-
-
-def compute_recovery(
-    fault_at: float,
-    outages: list[Outage],
-    degradations: list[Degradation],
-) -> Recovery:
-    """When failures stopped and the running mean was back under threshold.
-
-    ``outages`` and ``degradations`` are those after the fault. Recovery is
-    dated by evidence: the first successful operation after the last
-    failure, and the end of the last degradation period.
-    """
-    if outages and outages[-1].open_ended:
-        return Recovery(False, None, None, "still failing at end of run")
-    if degradations and degradations[-1].reaches_end:
-        return Recovery(False, None, None, "still degraded at end of run")
-    recovered_at = fault_at
-    if outages:
-        recovered_at = max(recovered_at, outages[-1].next_success)
-    if degradations:
-        recovered_at = max(recovered_at, degradations[-1].end)
-    return Recovery(True, recovered_at, recovered_at - fault_at, "")

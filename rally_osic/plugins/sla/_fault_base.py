@@ -1,12 +1,12 @@
-"""Shared glue of the fault SLAs: collect iterations, find the fault time.
+"""Shared glue of the fault SLAs: collect iterations, judge at the end.
 
-The measurement itself lives in :mod:`rally_osic.measure`; this module only
-adapts it to Rally's SLA interface.
+The verdict itself is :func:`rally_osic.measure.verdicts.judge`, which the
+report and ``rally-osic verdicts`` call too; this module only adapts it to
+Rally's SLA interface and supplies the hook-measured fault time.
 """
 
 from __future__ import annotations
 
-import abc
 import typing as t
 from array import array
 
@@ -14,99 +14,15 @@ from rally import consts
 from rally.task import sla
 
 from rally_osic import faultclock
-
-if t.TYPE_CHECKING:  # pragma: no cover
-    from rally_osic.measure import AnalysisConfig, FaultAnalysis, Timeline
-
-FAULT_AT_SCHEMA = {
-    "description": "When the fault was triggered, as in the hook's "
-    "trigger: seconds since the load started, or the iteration at whose "
-    "start it fired.",
-    "oneOf": [
-        {
-            "type": "object",
-            "properties": {
-                "unit": {"enum": ["time"]},
-                "at": {"type": "number", "minimum": 0},
-            },
-            "required": ["unit", "at"],
-            "additionalProperties": False,
-        },
-        {
-            "type": "object",
-            "properties": {
-                "unit": {"enum": ["iteration"]},
-                "at": {"type": "integer", "minimum": 1},
-            },
-            "required": ["unit", "at"],
-            "additionalProperties": False,
-        },
-    ],
-}
-
-COMMON_PROPERTIES: dict[str, t.Any] = {
-    "fault_at": FAULT_AT_SCHEMA,
-    "prefer_measured": {
-        "type": "boolean",
-        "description": "Use the time at which the osic_fault hook of the "
-        "same workload observed the fault taking effect, when there is "
-        "one (default true).",
-    },
-    "cluster_gap": {
-        "type": "integer",
-        "minimum": 1,
-        "description": "Consecutive successful operations that end an "
-        "outage (default 5).",
-    },
-}
-
-BASELINE_PROPERTIES: dict[str, t.Any] = {
-    "percentile": {
-        "type": "number",
-        "exclusiveMinimum": 0,
-        "maximum": 100,
-        "description": "Percentile of the baseline durations used as the "
-        "degradation threshold (default 95).",
-    },
-    "warmup_iterations": {
-        "type": "integer",
-        "minimum": 0,
-        "description": "Iterations at the start left out of the baseline "
-        "(default 0).",
-    },
-    "min_baseline": {
-        "type": "integer",
-        "minimum": 1,
-        "description": "Fewest successful baseline samples needed for a "
-        "verdict (default 10).",
-    },
-    "window": {
-        "type": "integer",
-        "minimum": 1,
-        "description": "Operations in the centred running mean (default 9).",
-    },
-    "persistence": {
-        "type": "integer",
-        "minimum": 1,
-        "description": "Consecutive operations the running mean must stay "
-        "above the threshold to count as degradation (default 3).",
-    },
-}
+from rally_osic.measure import schema
 
 
-def object_schema(
-    properties: dict[str, t.Any], **extra: t.Any
-) -> dict[str, t.Any]:
-    return {
-        "type": "object",
-        "$schema": consts.JSON_SCHEMA7,
-        "properties": properties,
-        "additionalProperties": False,
-        **extra,
-    }
+def config_schema(criterion: str) -> dict[str, t.Any]:
+    """The criterion's schema (rally_osic.measure.schema) for Rally."""
+    return {"$schema": consts.JSON_SCHEMA7, **schema.schema(criterion)}
 
 
-class FaultSLA(sla.SLA, metaclass=abc.ABCMeta):
+class FaultSLA(sla.SLA):
     """Stores each iteration's start, duration and outcome; judges at the
     end.
 
@@ -153,80 +69,21 @@ class FaultSLA(sla.SLA, metaclass=abc.ABCMeta):
         return self._verdict
 
     def _compute_verdict(self) -> tuple[bool, str]:
-        if not self.timestamps:
-            return False, "no iterations to judge: FAIL"
         # numpy is imported only now, so that `rally` starts as fast as
         # without this package.
-        from rally_osic.measure import FaultAnalysis, Timeline
+        from rally_osic.measure import Timeline, verdicts
 
         timeline = Timeline.from_columns(
             self.timestamps, self.durations, self.failed
         )
-        fault_at, source = self._fault_time(timeline)
-        if fault_at is None:
-            return False, f"{source}: FAIL"
-        analysis = FaultAnalysis(timeline, fault_at, self._analysis_config())
-        if not analysis.fault_within_load:
-            return False, (
-                f"fault at +{fault_at:.1f} s ({source}) is outside the load "
-                f"(0 to +{timeline.end:.1f} s): FAIL"
-            )
-        success, detail = self.judge(analysis)
-        return success, (
-            f"{detail}: {'PASS' if success else 'FAIL'}"
-            f" (fault at +{fault_at:.1f} s, {source})"
-        )
-
-    def _fault_time(self, timeline: Timeline) -> tuple[float | None, str]:
-        """Fault time in seconds since load start, and where it came from.
-
-        A fault time measured by the osic_fault hook of the same workload
-        wins over the configured trigger unless ``prefer_measured`` is
-        false: the trigger says when the command was issued, not when the
-        service was hit.
-        """
-        if self.criterion_value.get("prefer_measured", True):
+        measured_at = None
+        if len(timeline):
             measured = faultclock.find(
                 timeline.origin, timeline.origin + timeline.end
             )
             if measured is not None:
-                return measured.effective_at - timeline.origin, "measured"
-        fault_at = self.criterion_value.get("fault_at")
-        if fault_at is None:
-            return None, (
-                "no fault time: set fault_at, or run the osic_fault hook in "
-                "this workload"
-            )
-        if fault_at["unit"] == "time":
-            return float(fault_at["at"]), "trigger"
-        start = timeline.start_of_iteration(fault_at["at"])
-        if start is None:
-            return None, (
-                f"fault at iteration {fault_at['at']} never happened: the "
-                f"load ran {len(timeline)} iterations"
-            )
-        return start, f"trigger, iteration {fault_at['at']}"
-
-    def _analysis_config(self) -> AnalysisConfig:
-        from rally_osic.measure import AnalysisConfig
-
-        return AnalysisConfig.from_options(self.criterion_value)
-
-    @abc.abstractmethod
-    def judge(self, analysis: FaultAnalysis) -> tuple[bool, str]:
-        """(success, one-line figure and limit) for this criterion."""
-
-
-def insufficient_baseline(analysis: FaultAnalysis) -> str | None:
-    """A one-line reason when the baseline is too small to judge."""
-    baseline = analysis.baseline
-    if baseline.sufficient:
-        return None
-    return (
-        f"baseline too small: {baseline.samples} successful samples before "
-        f"the fault (need {analysis.config.min_baseline})"
-    )
-
-
-def seconds(value: float) -> str:
-    return f"{value:.1f} s"
+                measured_at = measured.effective_at - timeline.origin
+        verdict = verdicts.judge(
+            self.get_name(), self.criterion_value, timeline, measured_at
+        )
+        return verdict.success, verdict.detail

@@ -34,43 +34,4 @@ class FaultDegradation(base.FaultSLA):
     as resources accumulating), which makes the threshold meaningless.
     """
 
-    CONFIG_SCHEMA = base.object_schema(
-        {
-            "max_seconds": {"type": "number", "minimum": 0},
-            "max_ratio": {"type": "number", "minimum": 1},
-            **base.COMMON_PROPERTIES,
-            **base.BASELINE_PROPERTIES,
-        },
-        anyOf=[{"required": ["max_seconds"]}, {"required": ["max_ratio"]}],
-    )
-
-    def judge(self, analysis):
-        too_small = base.insufficient_baseline(analysis)
-        if too_small:
-            return False, too_small
-        max_seconds = self.criterion_value.get("max_seconds")
-        max_ratio = self.criterion_value.get("max_ratio")
-        degraded = analysis.degraded_seconds
-        ratio = analysis.worst_degradation_ratio
-        success = True
-        figures, limits = [f"degraded {degraded:.1f} s"], []
-        if max_seconds is not None:
-            success &= degraded <= max_seconds
-            limits.append(f"{max_seconds:g} s")
-        if ratio is not None:
-            figures.append(f"worst period {ratio:.2f}x baseline mean")
-        if max_ratio is not None:
-            success &= ratio is None or ratio <= max_ratio
-            limits.append(f"{max_ratio:g}x")
-        baseline = analysis.baseline
-        detail = (
-            f"{', '.join(figures)} (limit {', '.join(limits)}); threshold "
-            f"p{baseline.percentile:g} = {baseline.threshold:.3f} s from "
-            f"{baseline.samples} baseline samples"
-        )
-        if baseline.trend and baseline.trend.growing:
-            detail += (
-                f"; baseline grows {baseline.trend.growth:+.0%} over time "
-                f"(rho {baseline.trend.rho:.2f})"
-            )
-        return bool(success), detail
+    CONFIG_SCHEMA = base.config_schema("fault_degradation")

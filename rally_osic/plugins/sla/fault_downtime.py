@@ -36,32 +36,4 @@ class FaultDowntime(base.FaultSLA):
     load has run.
     """
 
-    CONFIG_SCHEMA = base.object_schema(
-        {
-            "max": {"type": "number", "minimum": 0},
-            "full_only": {"type": "boolean"},
-            **base.COMMON_PROPERTIES,
-        },
-        required=["max"],
-    )
-
-    def judge(self, analysis):
-        limit = self.criterion_value["max"]
-        outages = analysis.outages_after_fault
-        if self.criterion_value.get("full_only", False):
-            downtime = sum(o.full_downtime for o in outages)
-            label = "full downtime"
-        else:
-            downtime = analysis.downtime
-            label = "downtime"
-        uncertainty = analysis.downtime_uncertainty
-        full = sum(1 for o in outages if o.full)
-        shape = f"{len(outages)} outage{'s' if len(outages) != 1 else ''}"
-        if outages:
-            shape += f", {full} full, {len(outages) - full} partial"
-            if outages[-1].open_ended:
-                shape += ", still failing at end of run"
-        return downtime <= limit, (
-            f"{label} {downtime:.1f} s ± {uncertainty:.1f} s in {shape} "
-            f"(limit {limit:g} s)"
-        )
+    CONFIG_SCHEMA = base.config_schema("fault_downtime")

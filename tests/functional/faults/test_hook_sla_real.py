@@ -56,9 +56,11 @@ def test_slas_measure_from_the_hooks_effective_at(rally, http_service):
                                 "max": 5,
                                 "fault_at": {"unit": "time", "at": 4},
                             },
+                            # 7 s: about 3 s of load after the restore.
                             "fault_recovery": {
                                 "within": 10,
                                 "fault_at": {"unit": "time", "at": 4},
+                                "hold": 2,
                             },
                         },
                     }

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from rally_osic.measure import FaultAnalysis, Timeline
+from rally_osic.measure import AnalysisConfig, FaultAnalysis, Timeline
 from tests.functional.sla.service import HttpService, OutageWatcher
 
 pytestmark = pytest.mark.functional
@@ -93,7 +93,8 @@ def test_transient_outage_is_measured_within_the_sampling_interval(
         ],
         sla={
             "fault_downtime": {"max": 10, "fault_at": fault_at},
-            "fault_recovery": {"within": 60, "fault_at": fault_at},
+            # The load goes on 7 s after the restart: hold for 3 s.
+            "fault_recovery": {"within": 60, "fault_at": fault_at, "hold": 3},
             "fault_degradation": {"max_ratio": 50, "fault_at": fault_at},
         },
         iterations=int(RATE * 14),
@@ -117,7 +118,7 @@ def test_transient_outage_is_measured_within_the_sampling_interval(
 
     # Same figures, unrounded, from the stored iterations.
     timeline = Timeline.from_iterations(workload["data"])
-    analysis = FaultAnalysis(timeline, KILL_AT)
+    analysis = FaultAnalysis(timeline, KILL_AT, AnalysisConfig(hold=3))
     (outage,) = analysis.outages_after_fault
     interval = 1.0 / RATE
     jitter = 0.05  # scheduling of the rps runner's processes
@@ -156,9 +157,11 @@ def test_service_that_never_comes_back_fails_recovery(rally, service):
     results = verdicts(only_workload(rally.report_json(uuid)))
     success, detail = results["fault_recovery"]
     assert not success
-    assert detail.startswith(
-        "never recovered: still failing at end of run (limit 300 s): FAIL"
-    )
+    assert re.match(
+        r"never recovered: still failing for the last [0-9.]+ s "
+        r"\(limit 300 s\): FAIL",
+        detail,
+    ), detail
     success, detail = results["fault_downtime"]
     assert not success
     assert "still failing at end of run" in detail
@@ -177,7 +180,13 @@ def test_abort_on_sla_failure_does_not_cut_the_recovery_short(rally, service):
             ("kill the service", http.kill_command, 2),
             ("start it again", http.start_command, 4),
         ],
-        sla={"fault_recovery": {"fault_at": fault_at, "min_baseline": 5}},
+        sla={
+            "fault_recovery": {
+                "fault_at": fault_at,
+                "min_baseline": 5,
+                "hold": 1,
+            }
+        },
         iterations=int(RATE * 7),
     )
     result, uuid = rally.start_task(task, "--abort-on-sla-failure")

@@ -206,6 +206,10 @@ def test_fault_analysis_reaches_every_fault_sla(name):
         "persistence": 10,
         "percentile": 99.5,
         "cluster_gap": 3,
+        "hold": 15,
+        "hold_operations": 8,
+        "recovery_margin": 0.2,
+        "min_shift": 0.05,
     }
     workload = _workload(render_file(name, fault_analysis=settings))
     for criterion, plugin in fault_sla_plugins().items():
@@ -218,6 +222,8 @@ def test_fault_analysis_reaches_every_fault_sla(name):
         assert {key: sla.get(key) for key in accepted} == accepted
         jsonschema.validate(sla, plugin.CONFIG_SCHEMA)
     assert workload["sla"]["fault_downtime"]["cluster_gap"] == 3
+    assert workload["sla"]["fault_recovery"]["hold"] == 15
+    assert "hold" not in workload["sla"]["fault_degradation"]
 
 
 def test_http_probe_template_renders_with_fault_analysis():

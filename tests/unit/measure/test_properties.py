@@ -1,5 +1,6 @@
 """Properties of the fault analysis over random runs (hypothesis)."""
 
+import dataclasses
 import random
 
 from hypothesis import given, settings
@@ -96,12 +97,62 @@ def test_outages_and_degradations_are_ordered_and_disjoint(run):
 def test_recovery_happens_within_the_run(run):
     timestamps, durations, failed, fault_at, config = run
     timeline = Timeline.from_columns(timestamps, durations, failed)
-    recovery = FaultAnalysis(timeline, fault_at, config).recovery
+    analysis = FaultAnalysis(timeline, fault_at, config)
+    recovery = analysis.recovery
+    if recovery is None:
+        assert analysis.baseline.threshold is None
+        return
     if recovery.recovered:
-        assert 0.0 <= recovery.time_to_recover
+        assert recovery.at >= fault_at
+        assert recovery.time_to_recover == recovery.at - fault_at
         assert recovery.at <= timeline.end + 1e-9
+        for earlier, later in zip(recovery.relapses, recovery.relapses[1:]):
+            assert earlier.start < later.start
+        for relapse in recovery.relapses:
+            assert relapse.start > recovery.at
+            assert relapse.operations >= 1
+    elif recovery.state == "never recovered":
+        assert recovery.reason in ("still failing", "still degraded")
+        assert 0.0 <= recovery.unhealthy_for <= timeline.end
     else:
-        assert recovery.reason
+        assert recovery.state == "undetermined"
+        assert 0.0 <= recovery.observed <= timeline.end
+
+
+@given(runs(), st.floats(0.0, 30.0), st.floats(0.0, 30.0))
+@settings(max_examples=300, deadline=None)
+def test_a_longer_hold_never_recovers_earlier(run, hold_a, hold_b):
+    timestamps, durations, failed, fault_at, config = run
+    timeline = Timeline.from_columns(timestamps, durations, failed)
+    short, long = sorted((hold_a, hold_b))
+
+    def recovery(hold):
+        return FaultAnalysis(
+            timeline, fault_at, dataclasses.replace(config, hold=hold)
+        ).recovery
+
+    quick, slow = recovery(short), recovery(long)
+    if slow is not None and slow.recovered:
+        assert quick.recovered and quick.at <= slow.at
+
+
+@given(runs(), st.floats(0.0, 2.0), st.floats(0.0, 2.0))
+@settings(max_examples=300, deadline=None)
+def test_a_wider_margin_never_recovers_later(run, margin_a, margin_b):
+    timestamps, durations, failed, fault_at, config = run
+    timeline = Timeline.from_columns(timestamps, durations, failed)
+    tight, wide = sorted((margin_a, margin_b))
+
+    def recovery(margin):
+        return FaultAnalysis(
+            timeline,
+            fault_at,
+            dataclasses.replace(config, recovery_margin=margin),
+        ).recovery
+
+    strict, lenient = recovery(tight), recovery(wide)
+    if strict is not None and strict.recovered:
+        assert lenient.recovered and lenient.at <= strict.at
 
 
 @given(runs())

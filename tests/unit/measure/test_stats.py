@@ -99,3 +99,23 @@ def test_spearman_is_invariant_to_monotonic_transform():
     assert stats.spearman_rho(xs, ys) == pytest.approx(
         stats.spearman_rho(xs, [math.exp(y / 10) for y in ys])
     )
+
+
+@pytest.mark.parametrize(
+    ("xs", "ys", "expected"),
+    [
+        # scipy.stats.mannwhitneyu(..., alternative="two-sided",
+        # method="asymptotic", use_continuity=True) on the same samples
+        ([1, 2, 3, 4, 5], [6, 7, 8, 9, 10], 0.012185780355344813),
+        (
+            [0.1, 0.2, 0.2, 0.3, 0.5, 0.5],
+            [0.2, 0.4, 0.5, 0.6, 0.6, 0.7, 0.9],
+            0.050835582280956304,
+        ),
+        ([1, 1, 1], [1, 1, 2], 0.5049850750938458),
+        ([2, 2, 2], [2, 2], 1.0),
+    ],
+)
+def test_mann_whitney_matches_scipy(xs, ys, expected):
+    assert stats.mann_whitney_p(xs, ys) == pytest.approx(expected, rel=1e-9)
+    assert stats.mann_whitney_p(ys, xs) == pytest.approx(expected, rel=1e-9)

@@ -213,19 +213,44 @@ def test_degradation_reports_a_growing_baseline():
             TRANSIENT,
             {"window": 1},
             True,
-            "recovered 9.5 s after the fault (limit 300 s): PASS",
+            "recovered 9.5 s after the fault, held 10 s and 5 operations "
+            "(limit 300 s): PASS",
         ),
         (
             TRANSIENT,
             {"window": 1, "within": 5},
             False,
-            "recovered 9.5 s after the fault (limit 5 s): FAIL",
+            "recovered 9.5 s after the fault, held 10 s and 5 operations "
+            "(limit 5 s): FAIL",
+        ),
+        (
+            TRANSIENT + "SSS",
+            {"window": 1},
+            True,
+            "recovered 9.5 s after the fault, held 10 s and 5 operations "
+            "(limit 300 s); 1 relapse (3.0 s, worst 10.00x baseline mean, "
+            "the last at the end of the run): PASS",
         ),
         (
             "." * 20 + "xxxxx",
             {},
             False,
-            "never recovered: still failing at end of run (limit 300 s): FAIL",
+            "never recovered: still failing for the last 4.0 s "
+            "(limit 300 s): FAIL",
+        ),
+        (
+            "." * 20 + "xxxxx" + "SSSSSS",
+            {"window": 1},
+            False,
+            "never recovered: still degraded for the last 11.0 s, running "
+            "mean 10.00x the threshold (limit 300 s): FAIL",
+        ),
+        (
+            "." * 20 + "xxxxx" + "....",
+            {"window": 1},
+            False,
+            "run too short after the fault to judge recovery (3.1 s "
+            "observed, hold 10 s and 5 operations; limit 300 s): FAIL",
         ),
         (
             "." * 5 + "xxxxx",
@@ -282,7 +307,7 @@ def test_verdict_is_recomputed_after_more_iterations():
     for item in iterations("." * 20 + "xxxx"):
         criterion.add_iteration(item)
     assert not criterion.result()["success"]
-    for item in iterations("." * 24 + "." * 10)[24:]:
+    for item in iterations("." * 24 + "." * 12)[24:]:
         criterion.add_iteration(item)
     assert criterion.result()["success"]
 
