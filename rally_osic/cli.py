@@ -15,6 +15,7 @@ import sys
 # installed tree is skipped, so a partial install still gives a usable CLI.
 SUBCOMMAND_MODULES = (
     "rally_osic.report.cli",
+    "rally_osic.report.verdicts_cli",
     "rally_osic.faults.cli",
     "rally_osic.lab.cli",
 )

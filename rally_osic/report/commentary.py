@@ -6,21 +6,37 @@ computes a new one.
 
 from __future__ import annotations
 
-from rally_osic.measure import FaultAnalysis, Outage
+from rally_osic.measure import FaultAnalysis, Outage, verdicts
+from rally_osic.measure import recovery as rec
 
 # Error types of the whitepaper's "Results - Summary", in display order.
 FINDINGS = {
-    "failed_to_recover": "Services failed to recover",
+    "needed_restart": "Failed to recover: needed a restart",
+    "not_back_to_baseline": "Performance not back to baseline",
+    "recovery_undetermined": "Run too short to judge recovery",
     "transient_failures": "Transient failures after the fault",
     "degradation": "Degradation without failures",
     "no_effect": "No measurable effect",
+    "relapse": "Relapse after recovery",
+    "lasting_shift": "Lasting shift: slower than before the fault",
     "growing_baseline": "Growing baseline (durations rise before the fault)",
     "resource_limit": "Probable quota or resource limit",
     "failures_before_fault": "Failures before the fault",
     "small_baseline": "Baseline too small to judge degradation",
     "fault_outside_load": "Fault outside the load",
 }
+# Error types of the results summary, each with its own table.
+ERROR_TYPES = (
+    "needed_restart",
+    "not_back_to_baseline",
+    "recovery_undetermined",
+    "transient_failures",
+    "degradation",
+    "no_effect",
+)
 ANOMALIES = (
+    "relapse",
+    "lasting_shift",
     "growing_baseline",
     "resource_limit",
     "failures_before_fault",
@@ -51,8 +67,14 @@ def describe(
     healthy_at: float | None,
     source: str,
     findings: list[str],
+    fault=None,
 ) -> list[str]:
-    """Short paragraphs: fault, baseline, failures, degradation, verdict."""
+    """Short paragraphs: fault, baseline, failures, degradation, verdict.
+
+    ``fault`` is the run's :class:`rally_osic.report.faults.FaultTime`,
+    whose hook evidence (how the target came back) is set beside the
+    load's.
+    """
     lines = [_fault_sentence(analysis, triggered_at, source)]
     if "fault_outside_load" in findings:
         lines.append(
@@ -70,26 +92,108 @@ def describe(
             f"{seconds(analysis.downtime_uncertainty)}."
         )
     lines.extend(_degradation_sentences(analysis))
+    lines.extend(_recovery_sentences(analysis))
+    lines.extend(_hook_sentences(analysis, healthy_at, fault))
+    return lines
+
+
+def _recovery_sentences(analysis: FaultAnalysis) -> list[str]:
     recovery = analysis.recovery
+    if recovery is None:
+        return [
+            "Without a successful operation before the fault, recovery "
+            "cannot be judged against a baseline."
+        ]
+    hold = verdicts.hold_text(recovery)
+    if recovery.state == rec.UNDETERMINED:
+        return [
+            "The run ended too soon after the fault to judge recovery: "
+            f"the service was healthy for the last "
+            f"{seconds(recovery.observed)}, and recovery asks for {hold}."
+        ]
+    if recovery.state == rec.NEVER:
+        text = (
+            f"The service did not recover: it was {recovery.reason} for "
+            f"the last {seconds(recovery.unhealthy_for)} of the run"
+        )
+        if recovery.above_threshold is not None:
+            text += (
+                f", its running mean {recovery.above_threshold:.2f}× the "
+                "threshold"
+            )
+        if recovery.healthy_from is not None:
+            text += (
+                f", after a healthy stretch from {at(recovery.healthy_from)}"
+            )
+        return [text + "."]
+    outages = analysis.outages_after_fault
     if not outages and not analysis.degradations_after_fault:
-        lines.append(
+        lines = [
             "The fault had no measurable effect: no failed operation and no "
             "degradation after it."
-        )
-    elif recovery.recovered:
-        lines.append(
-            f"The service recovered {seconds(recovery.time_to_recover)} "
-            f"after the fault (at {at(recovery.at)})."
-        )
+        ]
+    elif recovery.time_to_recover == 0:
+        lines = [
+            f"The service stayed healthy for {hold} after the fault: it "
+            "counts as recovered at once; what followed is a relapse."
+        ]
     else:
+        lines = [
+            f"The service recovered {seconds(recovery.time_to_recover)} "
+            f"after the fault (at {at(recovery.at)}) and then stayed "
+            f"healthy for at least {hold}."
+        ]
+    if recovery.relapses:
+        lines.append(f"After recovering: {verdicts.relapse_text(recovery)}.")
+    if recovery.shift is not None and recovery.shift.lasting:
+        shift = recovery.shift
         lines.append(
-            f"The service did not recover: {recovery.reason}. A manual "
-            "restart may have been needed."
+            f"Once recovered, its calls stayed {shift.ratio:.0%} slower than "
+            f"the baseline (median of {plural(shift.samples, 'operation')}, "
+            f"Mann-Whitney p = {shift.p_value:.1g}): a lasting shift, "
+            "although it works."
         )
-    if healthy_at is not None:
-        lines.append(
-            f"The fault hook saw the target healthy again at {at(healthy_at)}."
+    return lines
+
+
+def _hook_sentences(analysis, healthy_at, fault) -> list[str]:
+    """The fault hook's evidence, and where it disagrees with the load."""
+    came_back = getattr(fault, "came_back", None)
+    restore_needed = getattr(fault, "restore_needed", False)
+    recovery = analysis.recovery
+    load_recovered = recovery is not None and recovery.recovered
+    lines = []
+    if restore_needed or came_back == "never":
+        if came_back == "never":
+            text = (
+                "The fault hook never saw the target healthy again: it did "
+                "not come back by itself, and a restart was needed"
+            )
+        else:
+            text = (
+                "The fault hook had to restart the target: it did not come "
+                "back by itself"
+            )
+        if load_recovered:
+            text += (
+                "; the load recovered only after that restart"
+                if came_back != "never"
+                else "; yet the load recovered, so the hook's health check "
+                "and the load disagree"
+            )
+        lines.append(text + ".")
+    elif healthy_at is not None:
+        how = " (it came back by itself)" if came_back == "itself" else ""
+        text = (
+            f"The fault hook saw the target healthy again at "
+            f"{at(healthy_at)}{how}"
         )
+        if recovery is not None and recovery.state == rec.NEVER:
+            text += (
+                ", but the load was not back to its baseline: the process "
+                "was back, its performance was not"
+            )
+        lines.append(text + ".")
     return lines
 
 

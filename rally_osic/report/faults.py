@@ -69,6 +69,11 @@ class FaultTime:
     finished: float | None = None
     healthy: float | None = None
     hook_failed: bool = False
+    # The osic_fault hook's own evidence: how the target came back
+    # ("itself", "restore", "never") and whether an unplanned restore was
+    # needed (the study's "not restarted automatically").
+    came_back: str | None = None
+    restore_needed: bool = False
 
 
 def measured_timestamps(result: Mapping[str, Any]) -> dict[str, float]:
@@ -185,8 +190,19 @@ def _from_osic_hook(hooks) -> FaultTime | None:
                 or _number(result.get("finished_at")),
                 healthy=stamps.get("healthy"),
                 hook_failed=result.get("status") == "failed",
+                **_comeback(result.get("fault")),
             )
     return None
+
+
+def _comeback(record: Any) -> dict[str, Any]:
+    if not isinstance(record, Mapping):
+        return {}
+    came_back = record.get("came_back")
+    return {
+        "came_back": came_back if isinstance(came_back, str) else None,
+        "restore_needed": record.get("restore_needed") is True,
+    }
 
 
 def _from_any_hook(hooks) -> FaultTime | None:

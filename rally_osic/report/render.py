@@ -60,6 +60,7 @@ def environment():
         value, indent=2, sort_keys=True, default=str
     )
     env.globals["FINDINGS"] = commentary.FINDINGS
+    env.globals["ERROR_TYPES"] = commentary.ERROR_TYPES
     env.globals["ANOMALIES"] = commentary.ANOMALIES
     return env
 
@@ -128,8 +129,9 @@ def render_pdf(html: str) -> bytes:
 def junit_xml(study: Study) -> str:
     """JUnit XML of the fault verdicts: one case per run and criterion.
 
-    Criteria are the workload's fault SLAs (``fault_*``); a run without
-    any is judged by the report's own recovery verdict.
+    The criteria are the workload's fault SLAs (``fault_*``), judged with
+    the current method, exactly as the report's summary counts them; a
+    run without any is judged on recovery with the defaults.
     """
     root = ElementTree.Element("testsuites", name="rally-osic fault study")
     total = failures = 0
@@ -141,39 +143,29 @@ def junit_xml(study: Study) -> str:
         )
         suite_failures = 0
         for run in test.runs:
-            verdicts = [
-                (
-                    str(r.get("criterion")),
-                    bool(r.get("success")),
-                    str(r.get("detail", "")),
-                )
-                for r in run.input.sla_results
-                if str(r.get("criterion", "")).startswith("fault_")
-            ]
-            if not verdicts:
-                recovery = run.result.recovery
-                verdicts = [
-                    (
-                        "recovery (report)",
-                        recovery.recovered,
-                        run.result.commentary[-1],
-                    )
-                ]
-            for criterion, success, detail in verdicts:
+            for verdict in run.result.verdicts:
+                name = f"run {run.number}: {verdict.criterion}"
+                if not verdict.configured:
+                    name += " (report default)"
                 total += 1
                 case = ElementTree.SubElement(
                     suite,
                     "testcase",
                     classname=f"{test.scenario}.{test.fault}",
-                    name=f"run {run.number}: {criterion}",
-                    id=f"{run.input.workload_uuid}:{criterion}",
+                    name=name,
+                    id=f"{run.input.workload_uuid}:{verdict.criterion}",
                     time=f"{run.result.load_seconds:.2f}",
                 )
-                if not success:
+                detail = verdict.detail
+                if verdict.stored is not None:
+                    detail += (
+                        f"\nRally's verdict at run time: {verdict.stored[1]}"
+                    )
+                if not verdict.success:
                     failures += 1
                     suite_failures += 1
                     failure = ElementTree.SubElement(
-                        case, "failure", message=detail[:500]
+                        case, "failure", message=verdict.detail[:500]
                     )
                     failure.text = detail
                 else:

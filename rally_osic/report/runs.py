@@ -22,7 +22,10 @@ from rally_osic.measure import (
     Outage,
     Recovery,
     Timeline,
+    schema,
+    verdicts,
 )
+from rally_osic.measure import recovery as rec
 from rally_osic.report import commentary, faults, livemigration
 from rally_osic.report.errors import ReportInputError
 from rally_osic.report.loader import LoadedWorkload
@@ -58,9 +61,20 @@ class RunInput:
     contexts: dict[str, Any]
     hooks: list[dict[str, Any]]
     scenario_args: dict[str, Any]
-    analysis_config: AnalysisConfig
+    fault_slas: dict[str, dict[str, Any]]  # the workload's fault criteria
     source: str
     subtask_title: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CriterionVerdict:
+    """A fault criterion judged now, beside what Rally stored at run time."""
+
+    criterion: str
+    success: bool
+    detail: str
+    stored: tuple[bool, str] | None = None  # Rally's, when it differs
+    configured: bool = True  # False: the report's default criterion
 
 
 @dataclasses.dataclass
@@ -83,7 +97,8 @@ class RunResult:
     downtime_uncertainty: float
     degraded_seconds: float
     worst_degradation_ratio: float | None
-    recovery: Recovery
+    recovery: Recovery | None  # None: no successful baseline operation
+    verdicts: list[CriterionVerdict]
     commentary: list[str]
     findings: list[str]  # error-type tags, see commentary.FINDINGS
     charts: dict[str, bytes]
@@ -142,7 +157,7 @@ def prepare(loaded: LoadedWorkload, key: str) -> RunInput:
         contexts=mask(workload.get("contexts") or {}),
         hooks=[mask(_hook_config(h)) for h in workload.get("hooks") or []],
         scenario_args=mask(args or {}),
-        analysis_config=analysis_config(workload.get("sla") or {}),
+        fault_slas=fault_criteria(workload.get("sla") or {}),
         source=loaded.source,
         subtask_title=loaded.subtask_title,
     )
@@ -191,35 +206,138 @@ def _error_kind(error: Any) -> tuple[str, str]:
     return etype, first_line[:300]
 
 
-def analysis_config(sla: dict[str, Any]) -> AnalysisConfig:
-    """The analysis settings of the workload's fault SLAs, so that the
-    report measures exactly what the SLAs judged."""
-    settings: dict[str, Any] = {}
-    for name in faults.FAULT_SLAS:
-        config = sla.get(name)
-        if isinstance(config, dict):
-            settings = {**config, **settings}
+def fault_criteria(sla: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The workload's fault SLA configs, in the order of the criteria."""
+    return {
+        name: dict(sla[name])
+        for name in schema.CRITERIA
+        if isinstance(sla.get(name), dict)
+    }
+
+
+def with_overrides(
+    criteria: dict[str, dict[str, Any]], overrides: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Each criterion's config with the overrides its schema knows."""
+    return {
+        name: {
+            **config,
+            **{
+                key: value
+                for key, value in overrides.items()
+                if key in schema.properties(name)
+            },
+        }
+        for name, config in criteria.items()
+    }
+
+
+def judge_run(
+    run: RunInput, timeline: Timeline, overrides: dict[str, Any]
+) -> list[verdicts.Verdict]:
+    """The run's fault criteria, judged as the SLA plugins judge them.
+
+    The fault time is the one the SLAs used at run time: the osic_fault
+    hook's measured effect, else each criterion's own ``fault_at``. A
+    workload without fault SLAs is judged on recovery with the defaults
+    and the report's own fault time (a hook's start, say).
+    """
+    fault = run.fault
+    if run.fault_slas:
+        measured = None
+        if fault.source == "measured":
+            measured = fault.at - timeline.origin
+            if not 0.0 <= measured <= timeline.end:
+                measured = None
+        return [
+            _judge_checked(name, config, timeline, measured)
+            for name, config in with_overrides(
+                run.fault_slas, overrides
+            ).items()
+        ]
+    config = with_overrides({"fault_recovery": {}}, overrides)
+    return [
+        verdicts.judge(
+            "fault_recovery",
+            config["fault_recovery"],
+            timeline,
+            fault.at - timeline.origin,
+            fault.source,
+        )
+    ]
+
+
+def _judge_checked(name, config, timeline, measured) -> verdicts.Verdict:
+    """Stored configs come from files: check them as Rally would have."""
+    import jsonschema
+
     try:
-        return AnalysisConfig.from_options(settings)
-    except (TypeError, ValueError):
-        return AnalysisConfig()
+        jsonschema.validate(config, schema.schema(name))
+    except jsonschema.ValidationError as exc:
+        return verdicts.Verdict(
+            name, False, f"configuration not valid: {exc.message}: FAIL"
+        )
+    return verdicts.judge(name, config, timeline, measured)
+
+
+def _chart_analysis(
+    judged: list[verdicts.Verdict], timeline: Timeline, fault_at: float
+) -> FaultAnalysis:
+    """The analysis the figures and the chart show: that of the recovery
+    verdict, else degradation's, else downtime's, so that they are the
+    figures the verdicts were judged on."""
+    by_name = {v.criterion: v for v in judged if v.analysis is not None}
+    for name in ("fault_recovery", "fault_degradation", "fault_downtime"):
+        if name in by_name:
+            return by_name[name].analysis
+    return FaultAnalysis(timeline, fault_at, AnalysisConfig())
+
+
+def _recorded(run: RunInput, judged: list[verdicts.Verdict]):
+    stored = {
+        str(r.get("criterion")): (bool(r.get("success")), str(r.get("detail")))
+        for r in run.sla_results
+    }
+    configured = bool(run.fault_slas)
+    records = []
+    for verdict in judged:
+        before = stored.get(verdict.criterion)
+        if before == (verdict.success, verdict.detail):
+            before = None
+        records.append(
+            CriterionVerdict(
+                verdict.criterion,
+                verdict.success,
+                verdict.detail,
+                before if configured else None,
+                configured,
+            )
+        )
+    return records
 
 
 def process(
-    run: RunInput, title_lines: tuple[str, str], formats: tuple[str, ...]
+    run: RunInput,
+    title_lines: tuple[str, str],
+    formats: tuple[str, ...],
+    overrides: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Analyse a run, describe it and draw its chart."""
+    """Judge a run, describe it and draw its chart."""
     timeline = Timeline.from_columns(run.timestamps, run.durations, run.failed)
     fault = run.fault
-    fault_at = fault.at - timeline.origin
+    judged = judge_run(run, timeline, overrides or {})
+    analysis = _chart_analysis(judged, timeline, fault.at - timeline.origin)
+    fault_source = next(
+        (v.fault_source for v in judged if v.analysis is analysis),
+        fault.source,
+    )
     triggered_at = (
         fault.triggered - timeline.origin if fault.triggered else None
     )
     healthy_at = fault.healthy - timeline.origin if fault.healthy else None
-    analysis = FaultAnalysis(timeline, fault_at, run.analysis_config)
     findings = classify(run, analysis)
     text = commentary.describe(
-        analysis, triggered_at, healthy_at, fault.source, findings
+        analysis, triggered_at, healthy_at, fault_source, findings, fault
     )
     charts_rendered = {}
     if formats:
@@ -233,9 +351,9 @@ def process(
         iterations=len(timeline),
         failures=int(timeline.failed.sum()),
         load_seconds=timeline.end,
-        fault_at=fault_at,
+        fault_at=analysis.fault_at,
         triggered_at=triggered_at,
-        fault_source=fault.source,
+        fault_source=fault_source,
         fault_within_load=analysis.fault_within_load,
         healthy_at=healthy_at,
         baseline=analysis.baseline,
@@ -246,6 +364,7 @@ def process(
         degraded_seconds=analysis.degraded_seconds,
         worst_degradation_ratio=analysis.worst_degradation_ratio,
         recovery=analysis.recovery,
+        verdicts=_recorded(run, judged),
         commentary=text,
         findings=findings,
         charts=charts_rendered,
@@ -253,20 +372,39 @@ def process(
 
 
 def classify(run: RunInput, analysis: FaultAnalysis) -> list[str]:
-    """The whitepaper's error types that this run shows."""
+    """The whitepaper's error types that this run shows.
+
+    "Needed a restart" rests on the fault hook's evidence (an unplanned
+    restore, or a service that never came back); a service that came back
+    by itself but whose calls stayed slow or failing is "not back to
+    baseline", which is the load's evidence.
+    """
     found = []
     if not analysis.fault_within_load:
         found.append("fault_outside_load")
         return found
+    fault = run.fault
+    if fault.restore_needed or fault.came_back == "never":
+        found.append("needed_restart")
     recovery = analysis.recovery
-    if not recovery.recovered:
-        found.append("failed_to_recover")
+    if recovery is None:
+        pass
+    elif recovery.state == rec.NEVER:
+        if "needed_restart" not in found:
+            found.append("not_back_to_baseline")
+    elif recovery.state == rec.UNDETERMINED:
+        found.append("recovery_undetermined")
     elif analysis.outages_after_fault:
         found.append("transient_failures")
     elif analysis.degradations_after_fault:
         found.append("degradation")
     else:
         found.append("no_effect")
+    if recovery is not None and recovery.recovered:
+        if recovery.relapses:
+            found.append("relapse")
+        if recovery.shift is not None and recovery.shift.lasting:
+            found.append("lasting_shift")
     baseline = analysis.baseline
     if baseline.trend is not None and baseline.trend.growing:
         found.append("growing_baseline")

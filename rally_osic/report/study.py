@@ -19,7 +19,8 @@ from array import array
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from rally_osic.report import commentary, livemigration, loader, runs
+from rally_osic.measure import recovery as rec
+from rally_osic.report import commentary, faults, livemigration, loader, runs
 from rally_osic.report.errors import ReportInputError
 from rally_osic.report.masking import mask
 
@@ -71,9 +72,21 @@ class Run:
 
     @property
     def passed(self) -> bool:
-        if self.input.pass_sla is not None and self.input.sla_results:
-            return bool(self.input.pass_sla)
-        return self.result.recovery.recovered
+        """Every fault criterion, judged now, and every other criterion
+        Rally stored (failure_rate, ...) passed."""
+        others = [
+            r
+            for r in self.input.sla_results
+            if str(r.get("criterion")) not in faults.FAULT_SLAS
+        ]
+        return all(v.success for v in self.result.verdicts) and all(
+            bool(r.get("success")) for r in others
+        )
+
+    @property
+    def rejudged(self) -> list[runs.CriterionVerdict]:
+        """Fault criteria whose verdict differs from Rally's stored one."""
+        return [v for v in self.result.verdicts if v.stored is not None]
 
     @property
     def anchor(self) -> str:
@@ -121,9 +134,11 @@ class Test:
     def summary(self) -> str:
         """One sentence over all runs, from measured figures."""
         count = len(self.runs)
-        failed_recovery = [
-            r for r in self.runs if not r.result.recovery.recovered
-        ]
+        recoveries = [r.result.recovery for r in self.runs]
+        never = sum(1 for r in recoveries if r and r.state == rec.NEVER)
+        undetermined = sum(
+            1 for r in recoveries if r and r.state == rec.UNDETERMINED
+        )
         downtimes = [r.result.downtime for r in self.runs]
         text = (
             f"{self.runs_passed} of {commentary.plural(count, 'run')} passed"
@@ -134,11 +149,7 @@ class Test:
                 f"; downtime median {median}"
                 f", max {commentary.seconds(max(downtimes))}"
             )
-        ttrs = [
-            r.result.recovery.time_to_recover
-            for r in self.runs
-            if r.result.recovery.recovered
-        ]
+        ttrs = [r.time_to_recover for r in recoveries if r and r.recovered]
         if ttrs and (
             any(downtimes) or any(r.result.degradations for r in self.runs)
         ):
@@ -146,10 +157,12 @@ class Test:
                 "; recovery after "
                 f"{commentary.seconds(statistics.median(ttrs))} (median)"
             )
-        if failed_recovery:
+        if never:
+            text += f"; {never} did not recover before the end of the run"
+        if undetermined:
             text += (
-                f"; {len(failed_recovery)} did not recover before the end "
-                "of the run"
+                f"; {undetermined} ended too soon after the fault to judge "
+                "recovery"
             )
         return text + "."
 
@@ -210,6 +223,7 @@ def build_study(
     chart_formats: tuple[str, ...] = ("png", "svg"),
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Study:
     """Read, analyse and chart every workload; group runs into tests.
 
@@ -242,7 +256,9 @@ def build_study(
                 max_workers=workers, mp_context=context
             )
         pending.append(
-            pool.submit(_process, run, title, chart_formats, chart_dir)
+            pool.submit(
+                _process, run, title, chart_formats, chart_dir, overrides
+            )
         )
 
     try:
@@ -279,7 +295,7 @@ def build_study(
         total = len(inputs)
         done = 0
         for run, title in buffered:
-            result = _process(run, title, chart_formats, chart_dir)
+            result = _process(run, title, chart_formats, chart_dir, overrides)
             results[result.key] = result
             done += 1
             if progress:
@@ -316,8 +332,8 @@ def _without_columns(run: runs.RunInput) -> runs.RunInput:
     )
 
 
-def _process(run, title, formats, chart_dir) -> runs.RunResult:
-    result = runs.process(run, title, formats)
+def _process(run, title, formats, chart_dir, overrides) -> runs.RunResult:
+    result = runs.process(run, title, formats, overrides)
     if chart_dir is not None:
         for fmt, content in result.charts.items():
             (chart_dir / f"{run.key}.{fmt}").write_bytes(content)

@@ -38,9 +38,13 @@ def test_findings_follow_the_whitepaper_error_types(study_file):
     findings = {t.number: t.findings for t in result.tests}
     assert "transient_failures" in findings["1.1"]
     assert "degradation" in findings["1.2"]
-    assert {"failed_to_recover", "growing_baseline", "resource_limit"} <= set(
-        findings["2.1"]
-    )
+    # The hook gives no came_back here: the load's evidence alone.
+    assert {
+        "not_back_to_baseline",
+        "growing_baseline",
+        "resource_limit",
+    } <= set(findings["2.1"])
+    assert "needed_restart" not in findings["2.1"]
     assert findings["3.1"][0] == "no_effect"
     assert result.tests_passed == 2
 
@@ -108,7 +112,9 @@ def test_html_has_the_whitepaper_sections(study_file, tmp_path):
         "Tested scenarios",
         "Results – the graphs",
         "Results – summary",
-        "Services that failed to recover",
+        "Failed to recover: needed a restart",
+        "Performance not back to baseline",
+        "Run too short to judge recovery",
         "Transient failures after the fault",
         "Unexpected or unexplained anomalies",
         "Tested scenarios – graph results",
@@ -147,7 +153,7 @@ def test_junit_falls_back_to_report_recovery(write_json):
     path = write_json(factory.document([workload]))
     root = ElementTree.fromstring(render.junit_xml(build(path)))
     (case,) = root.findall(".//testcase")
-    assert case.get("name") == "run 1: recovery (report)"
+    assert case.get("name") == "run 1: fault_recovery (report default)"
 
 
 def test_write_atomic_replaces_without_leftovers(tmp_path):
