@@ -28,8 +28,13 @@ and checks, from the exported Rally JSON:
   instead of failing, and the backlog keeps nova slow for 30-100 s (in
   some runs past the end of the load). Its verdicts are checked against
   the data instead of required to pass: the failure rate, degradation
-  present, and "still degraded at end of run" means the last running-mean
-  window is above the baseline's p95;
+  present, and "still degraded" means the last running-mean window is
+  above the baseline's p95. Neutron must recover (slower last seconds
+  after its recovery are a relapse); its other verdicts are checked
+  against the data the same way;
+* the stored verdicts are exactly what ``rally-osic verdicts`` computes
+  from the stored run (the SLAs, the report and the CLI share one code
+  path);
 * the report renders: ``rally-osic report`` of each result writes
   report.html, and the last test renders the whole set as one PDF.
 
@@ -75,9 +80,10 @@ class Case:
     came_back: str  # restart: itself; kill + restore_after: restore
     why: str
     # The lab's nova (after a conductor kill) and neutron are too variable
-    # on 2 cores to promise a PASS; their verdicts are checked against the
-    # data instead.
+    # on 2 cores to promise a PASS of every criterion; their verdicts are
+    # checked against the data instead.
     must_pass: bool = True
+    must_recover: bool = False  # fault_recovery must pass even so
 
     def __str__(self) -> str:
         return self.name
@@ -180,12 +186,13 @@ CASES = [
         "itself",
         "graceful stop (connection reset / refused) then start: refused "
         "until the new master binds the port",
-        # Back to its baseline 10-20 s after the restart in every run, but
-        # its baseline is tight (p95 0.25 s for 0.19 s calls) and in 2 of 7
-        # runs the last seconds of the load were 25-100 % slower, after it
-        # had recovered: "still degraded at end of run" is then the right
-        # verdict for the data, which is what is checked.
+        # Back to its baseline 10-20 s after the restart in every run; its
+        # baseline is tight (p95 0.25 s for 0.19 s calls), and slower last
+        # seconds after that are a relapse, not a failure to recover. Its
+        # degradation, 20-30 % drift between quiet stretches, is checked
+        # against the data.
         must_pass=False,
+        must_recover=True,
     ),
 ]
 
@@ -259,6 +266,13 @@ def render_report(results: list[Path], out: Path, *options: str):
     )
 
 
+def _fault_slas_pass(slas: dict[str, dict]) -> bool:
+    return all(
+        slas[name]["success"]
+        for name in ("fault_downtime", "fault_degradation", "fault_recovery")
+    )
+
+
 def _sla(workload: dict) -> dict[str, dict]:
     return {s["criterion"]: s for s in workload["sla_results"]["sla"]}
 
@@ -302,6 +316,34 @@ def test_template_under_real_fault(case, running_lab, lab_rally, results_dir):
     assert run.returncode == (0 if all_passed else 2), run.stdout[-3000:]
     if case.must_pass:
         assert all_passed, details
+    if case.must_recover:
+        assert slas["fault_recovery"]["success"], details
+    # The stored verdicts are what rally-osic verdicts computes from the
+    # stored run: one code path for the SLAs, the report and the CLI.
+    rejudged = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rally_osic.cli",
+            "verdicts",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rejudged.returncode == (0 if _fault_slas_pass(slas) else 1), (
+        rejudged.stderr
+    )
+    again = {
+        row["criterion"]: (row["success"], row["detail"])
+        for row in map(json.loads, rejudged.stdout.splitlines())
+    }
+    assert again == {
+        name: (slas[name]["success"], slas[name]["detail"])
+        for name in ("fault_downtime", "fault_degradation", "fault_recovery")
+    }
     max_rate = case.args.get("max_failure_rate", 25)
     rate = 100.0 * sum(1 for it in iterations if it["error"]) / len(iterations)
     assert slas["failure_rate"]["success"] == (rate <= max_rate), details
@@ -320,7 +362,10 @@ def test_template_under_real_fault(case, running_lab, lab_rally, results_dir):
     assert fault["effective_at"] and fault["healthy_at"], fault
     assert fault["came_back"] == case.came_back, fault
     assert not fault["restore_needed"], fault  # planned restore only
-    assert 0 <= fault["effective_at"] - fault["triggered_at"] < 2, fault
+    # The effect was observed while the hook acted on the target (how
+    # soon is a benchmark's business, not a test's).
+    assert fault["triggered_at"] <= fault["effective_at"], fault
+    assert fault["effective_at"] <= result["finished_at"], fault
     outage = fault["healthy_at"] - fault["effective_at"]
 
     # Every fault SLA judged from the hook's measured effective_at.
@@ -401,6 +446,10 @@ def test_template_under_real_fault(case, running_lab, lab_rally, results_dir):
         )
         assert recovered >= downtime - uncertainty, line
         assert not last["error"], line
+    elif "run too short" in slas["fault_recovery"]["detail"]:
+        # Undetermined: the run ended healthy, but within a hold period of
+        # its last trouble.
+        assert not last["error"], line
     elif "still degraded" in slas["fault_recovery"]["detail"]:
         # Check it: the last running-mean window (the last `window`
         # successful calls) is above the degradation threshold (the
@@ -414,8 +463,10 @@ def test_template_under_real_fault(case, running_lab, lab_rally, results_dir):
         tail = [it["duration"] for it in ok[-window:]]
         assert sum(tail) / len(tail) > threshold, (line, tail, threshold)
     else:
+        # Still failing: failures among the last cluster_gap (5) calls.
         assert "still failing" in slas["fault_recovery"]["detail"], line
-        assert last["error"], line
+        by_start = sorted(iterations, key=lambda it: it["timestamp"])
+        assert any(it["error"] for it in by_start[-5:]), line
     print(f"\n{line}", file=sys.stderr)
     (results_dir / f"{case.name}.txt").write_text(line + "\n")
 
