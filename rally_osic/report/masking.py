@@ -1,4 +1,10 @@
-"""Mask secrets in anything the report shows from results or configs."""
+"""The masking rules: secrets in configs (by key) and in free text.
+
+:func:`mask` walks a config and masks the values of secret keys;
+:func:`mask_text` finds secrets in free text (error messages, tracebacks,
+SLA details, titles). The output layer (:mod:`rally_osic.output`) applies
+:func:`mask_text` to every string on its way into any output.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,65 @@ import re
 from typing import Any
 
 MASK = "******"
-SECRET_KEY = re.compile(
-    r"pass(word|wd|phrase)?$|secret|token|private[_-]?key|api[_-]?key|"
-    r"auth[_-]?key|credential|key[_-]?data|^key$|ssh[_-]?key|cookie|"
-    r"session[_-]?id",
-    re.IGNORECASE,
+
+# Words that make a config key (or a key inside text) secret.
+_SECRET_WORDS = (
+    r"pass(?:word|wd|phrase)|secret|token|private[_-]?key|api[_-]?key|"
+    r"auth[_-]?key|access[_-]?key|credential|key[_-]?data|ssh[_-]?key|"
+    r"cookie|session[_-]?id|mysql[_-]?pwd"
 )
+SECRET_KEY = re.compile(rf"{_SECRET_WORDS}|pass$|^key$", re.IGNORECASE)
 PRIVATE_KEY_BLOCK = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----"
-    r"|\Z)",
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?"
+    r"(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
     re.DOTALL,
 )
-URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s/]+(@)")
-INLINE_PASSWORD = re.compile(
-    r"((?:password|passwd|secret|token|api[_-]?key)\s*[=:]\s*)"
-    r"(\"[^\"]*\"|'[^']*'|[^\s,;&]+)",
+# scheme://user:password@host. A password may hold "/", ":" and "@"
+# (oslo.config takes them raw), so it runs to the last "@" of the URL:
+# masking too much of a URL is better than leaking a piece of a password.
+# Every pattern below starts at a literal or a short word and never
+# backtracks far, so that a long hostile string costs linear time.
+URL_PASSWORD = re.compile(
+    r"(://[^\s:/@'\"<>]{0,256}+:)(?:[^\s'\"<>@]{0,512}+@)++"
+)
+# {"password": "x"}, {'X-Auth-Token': 'x'}, "token" => x, and the
+# escaped form of a JSON string inside JSON ({\"password\": \"x\"}).
+QUOTED_KEY_VALUE = re.compile(
+    r"(?P<head>(?P<q>\\?[\"'])(?P<key>[\w.\- ]{1,64}+)(?P=q)\s*+(?::|=>?)\s*+)"
+    r"(?P<value>\\\"(?:[^\\]|\\[^\"])*?\\\"|\"(?:[^\"\\]|\\.)*+\"|"
+    r"'(?:[^'\\]|\\.)*+'|[^\s,;}\]]++)"
+)
+# password=x, OS_PASSWORD="x", admin_token: x, X-Auth-Token: x (only the
+# value is replaced, so the key's prefix need not be matched).
+INLINE_SECRET = re.compile(
+    rf"(?P<head>(?:{_SECRET_WORDS})\s*+[=:]\s*+)"
+    r"(?P<value>\"[^\"]*+\"|'[^']*+'|[^\s\"',;&)}\]]++)",
     re.IGNORECASE,
 )
-OPTION_PASSWORD = re.compile(
-    r"(--(?:os-)?(?:password|token|secret)[= ])(\S+)", re.IGNORECASE
+# Authorization: Bearer x / Basic x / x; a bare "Bearer x" in a log.
+AUTH_HEADER = re.compile(
+    r"(authorization\s*+[=:]\s*+"
+    r"(?:(?:bearer|basic|digest|negotiate|token|aws\S*)\s++)?)"
+    r"([^\s'\",;]++)",
+    re.IGNORECASE,
+)
+AUTH_SCHEME = re.compile(
+    r"(\b(?:bearer|basic|digest|negotiate)\s++)(?!\*{6})"
+    r"([A-Za-z0-9\-._~+/]++=*+)",
+    re.IGNORECASE,
+)
+COOKIE_HEADER = re.compile(r"(cookie\s*+:\s*+)([^\r\n'\"]++)", re.IGNORECASE)
+OPTION_SECRET = re.compile(
+    r"(--(?:\w++-){0,4}+(?:password|passwd|token|secret)(?:=|\s++))(\S++)",
+    re.IGNORECASE,
+)
+IDENTIFIED_BY = re.compile(
+    r"(identified\s++by\s++)('[^']*+'|\"[^\"]*+\"|\S++)", re.IGNORECASE
+)
+# Keystone fernet tokens and JWTs are secrets wherever they stand.
+BARE_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9_\-])(?:gAAAAA[A-Za-z0-9_\-]{60,}+={0,2}|"
+    r"eyJ[A-Za-z0-9_\-]{8,}+\.eyJ[A-Za-z0-9_\-]{8,}+\.[A-Za-z0-9_\-]++)"
 )
 
 
@@ -51,11 +97,37 @@ def _mask_all(value: Any) -> Any:
     return MASK
 
 
+def _quoted_value(match: re.Match) -> str:
+    if not SECRET_KEY.search(match["key"]):
+        return match[0]
+    value = match["value"]
+    for quote in ('\\"', '"', "'"):
+        if value.startswith(quote) and len(value) >= 2 * len(quote):
+            return f"{match['head']}{quote}{MASK}{quote}"
+    return match["head"] + MASK
+
+
+def _inline_value(match: re.Match) -> str:
+    value = match["value"]
+    if value[0] in "\"'":
+        return f"{match['head']}{value[0]}{MASK}{value[0]}"
+    return match["head"] + MASK
+
+
 def mask_text(text: str) -> str:
-    """Secrets inside free text: key blocks, URL and inline passwords."""
+    """Secrets inside free text: key blocks, URL passwords, secret keys
+    with their values (``k=v``, ``k: v``, quoted dict items), auth headers,
+    command-line options, fernet tokens and JWTs."""
     if "PRIVATE KEY" in text:
         text = PRIVATE_KEY_BLOCK.sub(MASK, text)
-    text = URL_PASSWORD.sub(rf"\g<1>{MASK}\g<2>", text)
-    text = INLINE_PASSWORD.sub(rf"\g<1>{MASK}", text)
-    text = OPTION_PASSWORD.sub(rf"\g<1>{MASK}", text)
-    return text
+    if "://" in text:
+        text = URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
+    text = QUOTED_KEY_VALUE.sub(_quoted_value, text)
+    text = INLINE_SECRET.sub(_inline_value, text)
+    text = AUTH_HEADER.sub(rf"\g<1>{MASK}", text)
+    text = AUTH_SCHEME.sub(rf"\g<1>{MASK}", text)
+    text = COOKIE_HEADER.sub(rf"\g<1>{MASK}", text)
+    if "--" in text:
+        text = OPTION_SECRET.sub(rf"\g<1>{MASK}", text)
+    text = IDENTIFIED_BY.sub(rf"\g<1>{MASK}", text)
+    return BARE_TOKEN.sub(MASK, text)
