@@ -2,7 +2,9 @@
 
 Each sub-command lives in its own module that exposes
 ``register(subparsers)``; the module is imported only to build the parser,
-and its heavy dependencies only when the sub-command runs.
+and its heavy dependencies only when the sub-command runs. Sub-commands
+raise :class:`rally_osic.errors.CommandError` for their user's mistakes;
+this dispatcher prints it as one line, through the output layer.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from rally_osic import errors
+from rally_osic.output import safe_line
 
 # (sub-command module, ...). A module listed here that is missing from the
 # installed tree is skipped, so a partial install still gives a usable CLI.
@@ -19,10 +24,6 @@ SUBCOMMAND_MODULES = (
     "rally_osic.faults.cli",
     "rally_osic.lab.cli",
 )
-
-
-class CommandError(Exception):
-    """A user-facing error: printed as one line, exit code 1."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,19 +49,27 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    errors.handle_termination()
+    prefix = f"rally-osic {args.command}"
     try:
         return int(args.func(args) or 0)
-    except CommandError as exc:
-        print(f"rally-osic {args.command}: error: {exc}", file=sys.stderr)
+    except errors.CommandError as exc:
+        print(f"{prefix}: error: {safe_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        # The file system or the network said no (a full disk, a folder
+        # that is not writable...): the user's to fix, in one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        print(f"{prefix}: error: {safe_line(where + reason)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"rally-osic {args.command}: interrupted", file=sys.stderr)
+        print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
+    except errors.Terminated as exc:
+        print(f"{prefix}: stopped by {exc}", file=sys.stderr)
+        return 128 + exc.signum
 
 
 if __name__ == "__main__":
-    # Under `python -m`, this module is __main__; the sub-commands raise
-    # rally_osic.cli.CommandError, so run the main() of that module.
-    from rally_osic import cli
-
-    sys.exit(cli.main())
+    sys.exit(main())

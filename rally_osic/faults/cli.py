@@ -45,7 +45,7 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from rally_osic.cli import CommandError
+    from rally_osic.errors import CommandError
     from rally_osic.faults import osa
 
     try:

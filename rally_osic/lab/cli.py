@@ -76,7 +76,7 @@ def register(subparsers) -> None:
 
 def _errors(func):
     def wrapper(args):
-        from rally_osic.cli import CommandError
+        from rally_osic.errors import CommandError
         from rally_osic.lab.lab import LabError
 
         try:

@@ -93,15 +93,7 @@ class ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rally_osic.cli import CommandError
-    from rally_osic.report.errors import ReportInputError
-
-    try:
-        return generate(args)
-    except ReportInputError as exc:
-        raise CommandError(str(exc)) from None
-    except FileNotFoundError as exc:
-        raise CommandError(str(exc)) from None
+    return generate(args)
 
 
 def generate(args: argparse.Namespace) -> int:

@@ -1,5 +1,7 @@
 """Errors the reporter shows to its user as one line."""
 
+from rally_osic.errors import CommandError
 
-class ReportInputError(Exception):
+
+class ReportInputError(CommandError):
     """Bad input: the message names the file and what is wrong."""
