@@ -113,6 +113,48 @@ def parse_sentence(sentence: str) -> FaultSpec:
     )
 
 
+def check_spec(spec: FaultSpec) -> FaultSpec:
+    """``spec`` if it can run; else :class:`FaultError` with the reason.
+
+    Only what can be told without the cloud, so that ``rally task
+    validate`` and the hook at run time say the same thing.
+    """
+    if spec.action in NODE_ACTIONS:
+        if spec.action == "stress":
+            if not spec.stress:
+                raise FaultError(
+                    f"stress needs a kind: {', '.join(STRESS_TARGETS)}"
+                )
+            if spec.stress not in STRESS_TARGETS:
+                raise FaultError(
+                    f"unknown stress target {spec.stress!r} "
+                    f"(one of {', '.join(STRESS_TARGETS)})"
+                )
+            if not spec.seconds or spec.seconds <= 0:
+                raise FaultError("stress needs a duration (seconds > 0)")
+            size = spec.size or STRESS_DEFAULT_SIZE.get(spec.stress, "")
+            if size and not STRESS_SIZE_RE.match(size):
+                raise FaultError(f"bad stress size {size!r} (e.g. 64M, 10%)")
+    elif spec.action in tg.SERVICE_ACTIONS:
+        if not spec.service:
+            raise FaultError("no service named in the fault")
+    else:
+        supported = ", ".join((*tg.SERVICE_ACTIONS, *NODE_ACTIONS))
+        raise FaultError(
+            f"action {spec.action!r} is not supported (one of {supported})"
+        )
+    if spec.nodes not in ("one", "all") and not (
+        isinstance(spec.nodes, list | tuple)
+        and spec.nodes
+        and all(isinstance(n, str) and n for n in spec.nodes)
+    ):
+        raise FaultError(
+            f"nodes must be 'one', 'all' or a list of node names, not "
+            f"{spec.nodes!r}"
+        )
+    return spec
+
+
 # ------------------------------------------------------------- watching
 
 
@@ -257,6 +299,7 @@ def run_fault(
     health_url: str | None = None,
     publish: bool = True,
 ) -> dict:
+    check_spec(spec)
     cloud = osf.connect(config)
     try:
         if spec.action in NODE_ACTIONS:
@@ -302,8 +345,6 @@ def _run_service_fault(
 ):
     from os_faults.api import error as osf_error
 
-    if spec.action not in tg.SERVICE_ACTIONS:
-        raise FaultError(f"unknown service action {spec.action!r}")
     service = _get_service(cloud, spec.service)
     if not hasattr(service, "target"):
         return _run_stock_service_fault(cloud, service, spec, publish)
@@ -703,17 +744,9 @@ def _run_power(cloud, spec, hosts, recover_within, restore, eff_to, pub):
 
 
 def _run_stress(cloud, spec, hosts, recover_within, pub):
-    if spec.stress not in STRESS_TARGETS:
-        raise FaultError(
-            f"unknown stress target {spec.stress!r} "
-            f"(one of {', '.join(STRESS_TARGETS)})"
-        )
-    if not spec.seconds or spec.seconds <= 0:
-        raise FaultError("stress needs a duration (seconds > 0)")
+    # check_spec has checked the target, duration and size.
     seconds = int(max(1, round(spec.seconds)))
     size = spec.size or STRESS_DEFAULT_SIZE.get(spec.stress, "")
-    if size and not STRESS_SIZE_RE.match(size):
-        raise FaultError(f"bad stress size {size!r} (e.g. 64M, 10%)")
     args = STRESS_TARGETS[spec.stress].format(
         workers=max(1, spec.workers),
         size=size,

@@ -22,6 +22,11 @@ class HookResult:
 
 
 def spec_from_config(action) -> engine.FaultSpec:
+    """The fault of a hook's ``action``, checked by check_spec."""
+    return engine.check_spec(_spec(action))
+
+
+def _spec(action) -> engine.FaultSpec:
     if isinstance(action, str):
         return engine.parse_sentence(action)
     if "node_action" in action:
@@ -41,6 +46,60 @@ def spec_from_config(action) -> engine.FaultSpec:
         nodes=action.get("nodes", "all"),
         seconds=action.get("seconds"),
     )
+
+
+def check(hook_config: dict) -> None:
+    """What ``rally task validate`` can check of a hook config without the
+    cloud; raises the error the hook would fail with at run time.
+
+    The action must parse and be able to run; an os-faults config given in
+    the hook itself (``config`` or ``config_file``) must load, pass
+    os-faults' schema, and (with the ``universal`` driver, which has no
+    built-in services) name the service and the nodes of the fault.
+    """
+    spec = spec_from_config(hook_config["action"])
+    if hook_config.get("config") is None and not hook_config.get(
+        "config_file"
+    ):
+        return  # found at run time (env extras, $OS_FAULTS_CONFIG...)
+    config, source = osf.find_config(hook_config)
+    _check_config(config, spec, source)
+
+
+def _check_config(config: dict, spec: engine.FaultSpec, source: str) -> None:
+    import jsonschema
+    import os_faults
+
+    try:
+        jsonschema.validate(config, os_faults.CONFIG_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        raise osf.FaultConfigError(
+            f"os-faults config {source}"
+            + (f" at {where}" if where else "")
+            + f": {exc.message}"
+        ) from None
+    services = config.get("services") or {}
+    for name, service in services.items():
+        if service.get("driver") == "osic_process":
+            tg.ServiceTarget.from_args(name, service.get("args") or {})
+    universal = config["cloud_management"].get("driver") == "universal"
+    if universal and spec.service and spec.service not in services:
+        raise osf.FaultConfigError(
+            f"service {spec.service!r} is not in the os-faults config "
+            f"{source} (it has {', '.join(sorted(services)) or 'none'})"
+        )
+    discover = config.get("node_discover") or {}
+    if isinstance(spec.nodes, list) and discover.get("driver") == "node_list":
+        known = set()
+        for node in discover.get("args") or []:
+            known.update(str(node.get(k)) for k in ("ip", "fqdn") if k in node)
+        missing = [n for n in spec.nodes if n not in known]
+        if missing:
+            raise osf.FaultConfigError(
+                f"node(s) {', '.join(missing)} not in the node list of the "
+                f"os-faults config {source}"
+            )
 
 
 def _fmt(t):

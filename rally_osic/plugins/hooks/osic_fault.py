@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from rally import consts
-from rally.common import logging
+from rally.common import logging, validation
 from rally.task import hook
 
 from rally_osic.faults.targets import SERVICE_ACTIONS
+from rally_osic.plugins.validators import osic_fault_action
 
 LOG = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ _NODES = {
 }
 
 
+@validation.add(osic_fault_action.OsicFaultActionValidator.get_name())
 @hook.configure(name="osic_fault")
 class OsicFaultHook(hook.HookAction):
     """Inject a fault with os-faults and measure when it took effect and

@@ -11,10 +11,12 @@ import typing as t
 from array import array
 
 from rally import consts
+from rally.common import validation
 from rally.task import sla
 
 from rally_osic import faultclock
 from rally_osic.measure import schema
+from rally_osic.plugins.validators import fault_time_known
 
 
 def config_schema(criterion: str) -> dict[str, t.Any]:
@@ -87,3 +89,10 @@ class FaultSLA(sla.SLA):
             self.get_name(), self.criterion_value, timeline, measured_at
         )
         return verdict.success, verdict.detail
+
+
+# Every fault SLA is checked at `rally task validate` for a fault time.
+FaultSLA._default_meta_init(inherit=True)
+validation.add_default(fault_time_known.FaultTimeKnownValidator.get_name())(
+    FaultSLA
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -231,3 +232,60 @@ def test_a_master_respawning_a_killed_worker_is_a_recovery():
         100.1,
         "itself",
     )
+
+
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        ("make tea", "cannot parse fault sentence 'make tea'"),
+        ({"node_action": "stress", "seconds": 5}, "stress needs a kind"),
+        ({"node_action": "stress", "stress": "disk"}, "needs a duration"),
+        (
+            {
+                "node_action": "stress",
+                "stress": "memory",
+                "seconds": 5,
+                "size": "lots",
+            },
+            "bad stress size 'lots'",
+        ),
+        ("connect storage network on one node", "'connect' is not"),
+        ({"service": "x", "action": "kill", "nodes": []}, "nodes must be"),
+    ],
+)
+def test_hook_check_refuses_what_cannot_run(action, message):
+    from rally_osic.faults import hookrun
+
+    with pytest.raises(engine.FaultError, match=re.escape(message)):
+        hookrun.check({"action": action})
+
+
+def test_hook_check_reads_a_config_given_in_the_hook(tmp_path):
+    from rally_osic.faults import hookrun
+
+    config = {
+        "cloud_management": {"driver": "universal"},
+        "node_discover": {
+            "driver": "node_list",
+            "args": [{"ip": "127.0.0.1", "fqdn": "lab1", "auth": {}}],
+        },
+        "services": {
+            "memcached": {
+                "driver": "osic_process",
+                "args": {"pid_file": "/run/m.pid"},
+            },
+        },
+    }
+    good = {"service": "memcached", "action": "kill", "nodes": ["lab1"]}
+    hookrun.check({"action": good, "config": config})
+    with pytest.raises(osf.FaultConfigError, match="node.s. lab2 not in"):
+        hookrun.check({"action": dict(good, nodes=["lab2"]), "config": config})
+    path = tmp_path / "osf.json"
+    config["services"]["memcached"]["args"] = {"pid_file": "/x", "grep": 1}
+    path.write_text(json.dumps(config))
+    with pytest.raises(tg.TargetError, match="invalid osic_process args"):
+        hookrun.check({"action": good, "config_file": str(path)})
+    del config["cloud_management"]
+    path.write_text(json.dumps(config))
+    with pytest.raises(osf.FaultConfigError, match="'cloud_management' is"):
+        hookrun.check({"action": good, "config_file": str(path)})
