@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 
 
 def register(subparsers) -> None:
@@ -47,9 +46,12 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     from rally_osic.errors import CommandError
     from rally_osic.faults import osa
+    from rally_osic.files import write_atomic
 
+    if args.output is not None:
+        _check_output(args.output)
+    inventory = osa.load(args.osa_inventory)
     try:
-        inventory = osa.load(args.osa_inventory)
         config = osa.to_os_faults(
             inventory,
             username=args.ssh_user,
@@ -58,22 +60,36 @@ def _run(args) -> int:
             lxc_path=args.lxc_path,
         )
     except osa.InventoryError as exc:
-        raise CommandError(str(exc)) from None
+        raise osa.InventoryError(f"{args.osa_inventory}: {exc}") from None
     text = json.dumps(config, indent=2, sort_keys=True) + "\n"
-    if not args.output:
+    if args.output is None:
         sys.stdout.write(text)
         return 0
-    out_dir = os.path.dirname(os.path.abspath(args.output))
     try:
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".faults-config-")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, args.output)
+        # It names hosts and SSH keys: readable by its owner only.
+        write_atomic(args.output, text, mode=0o600)
     except OSError as exc:
-        raise CommandError(f"cannot write {args.output}: {exc}") from None
+        raise CommandError(
+            f"cannot write {args.output}: {exc.strerror or exc}"
+        ) from None
     print(
         f"wrote {args.output}: {len(config['services'])} services on "
         f"{len(config['node_discover']['args'])} hosts",
         file=sys.stderr,
     )
     return 0
+
+
+def _check_output(output: str) -> None:
+    from rally_osic.errors import CommandError
+
+    if not output.strip():
+        raise CommandError("-o needs a file name (got an empty one)")
+    if os.path.isdir(output):
+        raise CommandError(
+            f"-o {output} is a folder: give a file name, e.g. "
+            f"{os.path.join(output, 'os-faults.json')}"
+        )
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise CommandError(f"-o {output}: folder {folder} does not exist")
