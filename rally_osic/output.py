@@ -18,7 +18,7 @@ from typing import Any
 
 from rally_osic.report.masking import mask_text
 
-_UNSAFE = re.compile(
+UNSAFE_CHARS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u202a-\u202e"
     "\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
 )
@@ -32,7 +32,7 @@ def _escape(match: re.Match) -> str:
 
 def clean_chars(text: str) -> str:
     """``text`` with unsafe characters shown as ``\\x1b``, ``\\u202e``..."""
-    return _UNSAFE.sub(_escape, text)
+    return UNSAFE_CHARS.sub(_escape, text)
 
 
 def safe_text(value: Any) -> str:

@@ -23,6 +23,7 @@ and ``healthy_again_at``, either as a mapping at
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -109,8 +110,9 @@ def _timestamps_from(value: Any) -> dict[str, float]:
     found: dict[str, float] = {}
     for name, stamp in pairs:
         key = _normalise(name)
-        if key and isinstance(stamp, int | float) and stamp > 1e8:
-            found.setdefault(key, float(stamp))
+        stamp = _epoch(stamp)
+        if key and stamp is not None and stamp > 1e8:
+            found.setdefault(key, stamp)
     return found
 
 
@@ -174,7 +176,7 @@ def _from_osic_hook(hooks) -> FaultTime | None:
             stamps = measured_timestamps(result)
             if hook_action_name(hook) != OSIC_FAULT_HOOK and not stamps:
                 continue
-            triggered = stamps.get("triggered") or _number(
+            triggered = stamps.get("triggered") or _epoch(
                 result.get("started_at")
             )
             effective = stamps.get("effective")
@@ -187,7 +189,7 @@ def _from_osic_hook(hooks) -> FaultTime | None:
                 source="measured" if effective else "hook",
                 label=hook_label(hook),
                 finished=stamps.get("finished")
-                or _number(result.get("finished_at")),
+                or _epoch(result.get("finished_at")),
                 healthy=stamps.get("healthy"),
                 hook_failed=result.get("status") == "failed",
                 **_comeback(result.get("fault")),
@@ -221,7 +223,7 @@ def _from_any_hook(hooks) -> FaultTime | None:
     )
     for hook in ranked:
         results = sorted(
-            (r for r in _results(hook) if _number(r.get("started_at"))),
+            (r for r in _results(hook) if _epoch(r.get("started_at"))),
             key=lambda r: (r.get("status") == "failed", r["started_at"]),
         )
         if results:
@@ -231,7 +233,7 @@ def _from_any_hook(hooks) -> FaultTime | None:
                 triggered=None,
                 source="hook",
                 label=hook_label(hook),
-                finished=_number(first.get("finished_at")),
+                finished=_epoch(first.get("finished_at")),
                 hook_failed=first.get("status") == "failed",
             )
     return None
@@ -245,8 +247,8 @@ def _from_sla_config(
         fault_at = (sla.get(name) or {}).get("fault_at")
         if not isinstance(fault_at, Mapping):
             continue
-        at = fault_at.get("at")
-        if not isinstance(at, int | float):
+        at = _number(fault_at.get("at"))
+        if at is None or not 0 <= at <= 1e9:
             continue
         if fault_at.get("unit") == "iteration":
             start = start_of_iteration(int(at))
@@ -265,4 +267,14 @@ def _from_sla_config(
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
+    """A finite number as float, else None (booleans are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _epoch(value: Any) -> float | None:
+    """A time in epoch seconds (0 to the year 2286), else None."""
+    value = _number(value)
+    return value if value is not None and 0 < value < 1e10 else None

@@ -30,6 +30,7 @@ See ``samples/live-migration.json``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -53,7 +54,7 @@ def _table(iteration: Mapping[str, Any]) -> Mapping[str, Any] | None:
     output = iteration.get("output")
     if not isinstance(output, Mapping):
         return None
-    for item in output.get("complete") or []:
+    for item in _items(output.get("complete")):
         if (
             isinstance(item, Mapping)
             and str(item.get("title", "")).strip().lower() == TABLE_TITLE
@@ -109,8 +110,9 @@ def extract(workload: Mapping[str, Any], task_uuid: str) -> LiveMigrationRun:
         migrations = []
         table = _table(iteration)
         if table is not None:
-            columns = [str(c).lower() for c in table.get("cols") or []]
-            for row in table.get("rows") or []:
+            cols, rows = table.get("cols"), table.get("rows")
+            columns = [str(c).lower() for c in _items(cols)]
+            for row in _items(rows):
                 if isinstance(row, list | tuple):
                     migrations.append(_migration(dict(zip(columns, row))))
         evacuations.append(
@@ -134,10 +136,16 @@ def extract(workload: Mapping[str, Any], task_uuid: str) -> LiveMigrationRun:
     )
 
 
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _number(value: Any) -> float | None:
+    """A finite number as float, else None (booleans are not numbers)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def _migration(cells: Mapping[str, Any]) -> Migration:

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
+from rally_osic.output import UNSAFE_CHARS, clean_chars
 from rally_osic.report.errors import ReportInputError
 
 WORKLOAD_PREFIX = "tasks.item.subtasks.item.workloads.item"
@@ -110,6 +111,10 @@ def iter_workloads(path: pathlib.Path) -> Iterator[LoadedWorkload]:
 
 
 def _first_byte(handle, source: str) -> bytes:
+    """The first byte that is not space, after a UTF-8 byte order mark
+    (which Windows editors write; the decoders below skip it)."""
+    if handle.read(3) != BOM:
+        handle.seek(0)
     while True:
         byte = handle.read(1)
         if not byte:
@@ -119,6 +124,7 @@ def _first_byte(handle, source: str) -> bytes:
 
 
 CHUNK = 1 << 22  # characters read at a time when streaming
+BOM = b"\xef\xbb\xbf"
 
 
 class _Stream:
@@ -130,7 +136,7 @@ class _Stream:
     _space = re.compile(r"[ \t\n\r]*")
 
     def __init__(self, handle, source: str) -> None:
-        self.handle = io.TextIOWrapper(handle, encoding="utf-8")
+        self.handle = io.TextIOWrapper(handle, encoding="utf-8-sig")
         self.source = source
         self.buffer = ""
         self.pos = 0
@@ -203,6 +209,8 @@ class _Stream:
         gc.disable()
         try:
             return self.decode(self.buffer, self.pos)
+        except RecursionError:
+            self.fail(TOO_DEEP, False)
         finally:
             if enabled:
                 gc.enable()
@@ -262,7 +270,7 @@ def _stream_format_1_2(handle, source: str) -> Iterator[LoadedWorkload]:
     for key in stream.members():
         if key == "info" and stream.peek() == "{":
             info = {
-                k: v
+                k: bound_text(v) if isinstance(v, str) else v
                 for k, v in stream.value().items()
                 if isinstance(v, str | int | float) and not isinstance(v, bool)
             }
@@ -282,6 +290,8 @@ def _stream_format_1_2(handle, source: str) -> Iterator[LoadedWorkload]:
                         if task_key in TASK_KEYS and isinstance(
                             value, str | bool
                         ):
+                            if isinstance(value, str):
+                                value = bound_text(value)
                             setattr(task, task_key, value)
                         continue
                     for _ in stream.elements():
@@ -296,7 +306,7 @@ def _stream_format_1_2(handle, source: str) -> Iterator[LoadedWorkload]:
                                 if sub_key == "title" and isinstance(
                                     value, str
                                 ):
-                                    subtask_title = value
+                                    subtask_title = bound_text(value)
                                 continue
                             for _ in stream.elements():
                                 workload = stream.value()
@@ -344,10 +354,22 @@ def _loaded(task, subtask_title, workload, source, number) -> LoadedWorkload:
     return LoadedWorkload(task, subtask_title, workload, source, number)
 
 
+MAX_DEPTH = 64  # nesting of a workload; Rally's own stay under 10
+MAX_STRING = 65536  # characters of one string; the rest is cut off
+MAX_TIMESTAMP = 1e10  # epoch seconds: the year 2286
+MAX_DURATION = 1e6  # seconds of one iteration: 11.6 days
+TOO_DEEP = "nested too deeply"
+
+
 def validate_workload(workload: dict[str, Any], where: str) -> None:
-    """The fields the report needs, with the right types."""
+    """The fields the report needs, with the right types and values; then
+    every string bounded and sanitised (:func:`bound_strings`)."""
     scenario = workload.get("scenario")
-    if not isinstance(scenario, dict) or len(scenario) != 1:
+    if (
+        not isinstance(scenario, dict)
+        or len(scenario) != 1
+        or not isinstance(next(iter(scenario.values())), dict | None)
+    ):
         raise ReportInputError(f"{where}: 'scenario' must be {{name: args}}")
     data = workload.get("data")
     if not isinstance(data, list):
@@ -356,19 +378,112 @@ def validate_workload(workload: dict[str, Any], where: str) -> None:
         name = next(iter(scenario))
         raise ReportInputError(f"{where} ({name}): has no iterations")
     for index, iteration in enumerate(data, 1):
-        if (
-            not isinstance(iteration, dict)
-            or not isinstance(iteration.get("timestamp"), int | float)
-            or not isinstance(iteration.get("duration"), int | float | None)
-        ):
-            raise ReportInputError(
-                f"{where}: iteration {index} lacks a numeric 'timestamp' "
-                "and 'duration'"
-            )
-    for key in ("hooks", "sla_results"):
+        _check_iteration(iteration, f"{where}: iteration {index}")
+    for key, kind in (("hooks", list), ("sla", dict), ("contexts", dict)):
         value = workload.get(key)
-        if value is not None and not isinstance(value, list | dict):
+        if value is not None and not isinstance(value, kind):
             raise ReportInputError(f"{where}: '{key}' has the wrong type")
+    sla_results = workload.get("sla_results")
+    if isinstance(sla_results, dict):  # Rally's {"sla": [...]}
+        sla_results = sla_results.get("sla")
+    if sla_results is not None and not isinstance(sla_results, list):
+        raise ReportInputError(f"{where}: 'sla_results' has the wrong type")
+    for number, hook in enumerate(workload.get("hooks") or [], 1):
+        _check_hook(hook, f"{where}: hook {number}")
+    for name, config in (workload.get("sla") or {}).items():
+        if str(name).startswith("fault_") and not isinstance(config, dict):
+            raise ReportInputError(
+                f"{where}: SLA {name!r} must be an object of settings"
+            )
+    bound_strings(workload, where)
+
+
+def _check_iteration(iteration: Any, where: str) -> None:
+    if not isinstance(iteration, dict):
+        raise ReportInputError(f"{where}: not an object")
+    for key in ("timestamp", "duration"):
+        if key not in iteration:
+            raise ReportInputError(f"{where} has no '{key}'")
+    timestamp = iteration["timestamp"]
+    duration = iteration["duration"]
+    if not _is_number(timestamp):
+        raise ReportInputError(
+            f"{where}: 'timestamp' must be a number, not {timestamp!r:.40}"
+        )
+    if duration is not None and not _is_number(duration):
+        raise ReportInputError(
+            f"{where}: 'duration' must be a number, not {duration!r:.40}"
+        )
+    if not 0 <= timestamp <= MAX_TIMESTAMP:  # NaN fails too
+        raise ReportInputError(
+            f"{where}: 'timestamp' {timestamp!r} is not a time (epoch seconds)"
+        )
+    if duration is not None and not 0 <= duration <= MAX_DURATION:
+        raise ReportInputError(
+            f"{where}: 'duration' {duration!r} is "
+            + ("negative" if duration < 0 else "not a duration in seconds")
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_hook(hook: Any, where: str) -> None:
+    if not isinstance(hook, dict):
+        raise ReportInputError(f"{where}: not an object")
+    for key, kind in (("config", dict), ("results", list), ("summary", dict)):
+        value = hook.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise ReportInputError(f"{where}: '{key}' has the wrong type")
+    for result in hook.get("results") or []:
+        if not isinstance(result, dict):
+            raise ReportInputError(f"{where}: a result is not an object")
+
+
+def bound_text(text: str) -> str:
+    """``text`` cut to :data:`MAX_STRING` characters, with unsafe
+    characters (controls, bidirectional overrides, lone surrogates) shown
+    as escapes such as ``\\x1b``."""
+    if len(text) > MAX_STRING:
+        cut = len(text) - MAX_STRING
+        text = f"{text[:MAX_STRING]}… [{cut} more characters]"
+    if UNSAFE_CHARS.search(text):
+        text = clean_chars(text)
+    return text
+
+
+def bound_strings(value: Any, where: str) -> None:
+    """Bound and sanitise, in place, every string in ``value`` (keys too),
+    once, as results are loaded, so that no output meets a megabyte error
+    message or a NUL; refuse nesting deeper than :data:`MAX_DEPTH`.
+    Iterative: the nesting cannot exhaust the stack."""
+    stack = [(value, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ReportInputError(
+                f"{where}: {TOO_DEEP} (over {MAX_DEPTH} levels)"
+            )
+        if isinstance(container, dict):
+            renamed = [
+                k
+                for k in container
+                if isinstance(k, str)
+                and (len(k) > MAX_STRING or UNSAFE_CHARS.search(k))
+            ]
+            for key in renamed:
+                container[bound_text(key)] = container.pop(key)
+            items = container.items()
+        else:
+            items = enumerate(container)
+        for key, item in items:
+            kind = type(item)
+            if kind is str:
+                if len(item) > MAX_STRING or UNSAFE_CHARS.search(item):
+                    container[key] = bound_text(item)
+            elif (kind is dict or kind is list) and item:
+                stack.append((item, depth + 1))
 
 
 def _old_format(handle, source: str) -> Iterator[LoadedWorkload]:
@@ -379,62 +494,76 @@ def _old_format(handle, source: str) -> Iterator[LoadedWorkload]:
     task = TaskInfo(source=source, title=pathlib.Path(source).stem)
     for number, entry in enumerate(document, 1):
         where = f"{source}: workload {number}"
-        if not isinstance(entry, dict) or not isinstance(
-            entry.get("key"), dict
+        key = entry.get("key") if isinstance(entry, dict) else None
+        if (
+            not isinstance(key, dict)
+            or not isinstance(entry.get("result"), list)
+            or not isinstance(key.get("name"), str)
         ):
             raise ReportInputError(
                 f"{where}: not Rally results (expected 'key' and 'result')"
             )
-        key = entry["key"]
-        if not isinstance(entry.get("result"), list) or "name" not in key:
-            raise ReportInputError(
-                f"{where}: not Rally results (expected 'key' and 'result')"
-            )
         workload = convert_old_entry(entry)
-        task.pass_sla = all(s.get("success") for s in entry.get("sla") or [])
+        task.pass_sla = workload["pass_sla"]
         yield _loaded(task, "", workload, source, number)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def convert_old_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """An old ``rally task results`` entry in the JSON 1.2 workload shape."""
+    """An old ``rally task results`` entry in the JSON 1.2 workload shape.
+
+    Parts of the wrong type are dropped here; the workload then passes
+    :func:`validate_workload` like any other."""
     key = entry["key"]
-    kw = key.get("kw") or {}
-    runner = kw.get("runner") or {}
-    runner_type = runner.get("type", "unknown")
+    kw = _mapping(key.get("kw"))
+    runner = _mapping(kw.get("runner"))
+    runner_type = str(runner.get("type", "unknown"))
     hooks = []
-    for hook in entry.get("hooks") or []:
-        config = dict(hook.get("config") or {})
+    for hook in _sequence(entry.get("hooks")):
+        hook = _mapping(hook)
+        config = dict(_mapping(hook.get("config")))
         for part in ("action", "trigger"):
             value = config.get(part)
             if isinstance(value, list | tuple) and len(value) == 2:
-                config[part] = {value[0]: value[1]}
+                config[part] = {str(value[0]): value[1]}
         hooks.append(
             {
                 "config": config,
-                "results": hook.get("results") or [],
-                "summary": hook.get("summary") or {},
+                "results": [r for r in _sequence(hook.get("results")) if r],
+                "summary": _mapping(hook.get("summary")),
             }
         )
-    sla_results = entry.get("sla") or []
+    sla_results = [r for r in _sequence(entry.get("sla")) if r]
     data = entry["result"]
+    starts = [
+        it["timestamp"]
+        for it in data
+        if isinstance(it, dict) and _is_number(it.get("timestamp"))
+    ]
     return {
-        "uuid": key.get("uuid") or f"{key['name']}-{key.get('pos', 0)}",
+        "uuid": str(key.get("uuid") or f"{key['name']}-{key.get('pos', 0)}"),
         "description": key.get("description", ""),
-        "scenario": {key["name"]: kw.get("args") or {}},
+        "scenario": {key["name"]: _mapping(kw.get("args"))},
         "runner": {
             runner_type: {k: v for k, v in runner.items() if k != "type"}
         },
-        "contexts": kw.get("context") or kw.get("contexts") or {},
+        "contexts": _mapping(kw.get("context") or kw.get("contexts")),
         "hooks": hooks,
-        "sla": kw.get("sla") or {},
+        "sla": _mapping(kw.get("sla")),
         "sla_results": {"sla": sla_results},
-        "pass_sla": all(s.get("success") for s in sla_results),
+        "pass_sla": all(
+            isinstance(r, dict) and r.get("success") for r in sla_results
+        ),
         "data": data,
         "position": key.get("pos", 0),
-        "start_time": min(
-            (it.get("timestamp", 0) for it in data if isinstance(it, dict)),
-            default=None,
-        ),
+        "start_time": min(starts, default=None),
         "load_duration": entry.get("load_duration"),
         "full_duration": entry.get("full_duration"),
         "created_at": entry.get("created_at", ""),
@@ -444,10 +573,14 @@ def convert_old_entry(entry: dict[str, Any]) -> dict[str, Any]:
 def _load_json(handle, source: str) -> Any:
     raw = handle.read()
     try:
-        return json.loads(raw)
+        return json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ReportInputError(
             f"{source}: not JSON (not UTF-8 text)"
+        ) from None
+    except RecursionError:
+        raise ReportInputError(
+            f"{source}: invalid JSON ({TOO_DEEP})"
         ) from None
     except json.JSONDecodeError as exc:
         if exc.pos >= len(raw.rstrip()) - 1:

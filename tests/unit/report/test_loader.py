@@ -99,7 +99,9 @@ def test_iteration_without_timestamp(write_json):
     workload = factory.fault_workload()
     del workload["data"][3]["timestamp"]
     path = write_json(factory.document([workload]))
-    with pytest.raises(ReportInputError, match="iteration 4 lacks"):
+    with pytest.raises(
+        ReportInputError, match="iteration 4 has no .timestamp"
+    ):
         load_all(path)
 
 
@@ -162,3 +164,34 @@ def test_invalid_json_inside_a_workload(tmp_path, write_json, monkeypatch):
         load_all(path)
     assert "invalid JSON" in str(error.value)
     assert "truncated" not in str(error.value)
+
+
+def test_strings_are_bounded_and_sanitised_once_at_load(write_json):
+    workload = factory.fault_workload()
+    workload["description"] = "x" * (loader.MAX_STRING + 10)
+    workload["data"][5]["error"] = [
+        "Bad\x00Type\u202e",
+        "message\x1b[31m",
+        "tb",
+    ]
+    workload["contexts"] = {"k\x07ey": ["v\ud800"]}
+    loaded = load_all(write_json(factory.document([workload])))[0].workload
+    assert loaded["description"] == (
+        "x" * loader.MAX_STRING + "… [10 more characters]"
+    )
+    assert loaded["data"][5]["error"][:2] == [
+        "Bad\\x00Type\\u202e",
+        "message\\x1b[31m",
+    ]
+    assert loaded["contexts"] == {"k\\x07ey": ["v\\ud800"]}
+
+
+def test_utf8_bom_is_skipped(tmp_path):
+    path = tmp_path / "bom.json"
+    text = json.dumps(factory.document(factory.study_workloads()[:1]))
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert len(load_all(path)) == 1
+    old = tmp_path / "old.json"
+    text = json.dumps(factory.old_format(factory.study_workloads()[:1]))
+    old.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert len(load_all(old)) == 1
