@@ -43,8 +43,10 @@ def handle_termination() -> None:
         signal.signal(signum, _raise_terminated)
 
 
-def default_termination() -> None:
-    """Back to the default action (for worker processes of a pool, which
-    the parent stops itself)."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
+def ignore_termination() -> None:
+    """For the worker processes of a pool: SIGINT, SIGTERM and SIGHUP sent
+    to the whole process group (Ctrl-C, a service manager) are left to the
+    parent, which stops its workers itself as it unwinds; a worker that
+    died of the signal would instead break the pool mid-way."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)

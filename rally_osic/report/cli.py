@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import pathlib
-import shutil
 import sys
-import tempfile
 import time
 
 HTML_NAME = "report.html"
@@ -97,19 +94,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def generate(args: argparse.Namespace) -> int:
-    from rally_osic.report import loader, outline, render, study
+    from rally_osic.report import loader, outdir, outline, render, study
 
     paths = loader.expand_paths(args.results)
     outline_doc = outline.load_outline(args.outline)
     metadata = outline.load_metadata(args.metadata)
-    output = pathlib.Path(args.output)
-    created = not output.exists()
-    output.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=".report-", dir=output))
-    charts = staging / CHARTS_DIR
-    charts.mkdir()
     formats = ("png", "svg") if args.svg else ("png",)
-    try:
+    with outdir.OutputFolder(args.output, CHARTS_DIR) as folder:
         workloads = (
             item for path in paths for item in loader.iter_workloads(path)
         )
@@ -118,47 +109,25 @@ def generate(args: argparse.Namespace) -> int:
             outline=outline_doc,
             metadata=metadata,
             env_info=metadata.get("rally_env") if metadata else None,
-            chart_dir=charts,
+            chart_dir=folder.staged_charts,
             chart_formats=formats,
             workers=args.workers or None,
             progress=ProgressBar("Rendering charts", not args.quiet),
         )
-        html = render.render_html(result)
-        pdf = None
+        files: dict[str, str | bytes] = {HTML_NAME: render.render_html(result)}
         if args.pdf:
             if not args.quiet and sys.stderr.isatty():
                 sys.stderr.write("Writing PDF...\n")
-            pdf = render.render_pdf(render.render_html(result, for_pdf=True))
-        junit = render.junit_xml(result)
-        _replace_dir(charts, output / CHARTS_DIR)
-        render.write_atomic(output / HTML_NAME, html)
-        if pdf is not None:
-            render.write_atomic(output / PDF_NAME, pdf)
-        render.write_atomic(output / JUNIT_NAME, junit)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            shutil.rmtree(output, ignore_errors=True)
-        raise
-    shutil.rmtree(staging, ignore_errors=True)
-    written = [HTML_NAME] + ([PDF_NAME] if args.pdf else []) + [JUNIT_NAME]
+            files[PDF_NAME] = render.render_pdf(
+                render.render_html(result, for_pdf=True)
+            )
+        files[JUNIT_NAME] = render.junit_xml(result)
+        folder.commit(files)
     if not args.quiet:
         print(
-            f"{output}: {', '.join(written)} and {len(result.runs)} charts "
-            f"({result.tests_passed}/{len(result.tests)} tests passed)"
+            f"{args.output}: {', '.join(files)} and {len(result.runs)} "
+            f"charts ({result.tests_passed}/{len(result.tests)} tests passed)"
         )
     if args.strict and result.tests_passed < len(result.tests):
         return 3
     return 0
-
-
-def _replace_dir(new: pathlib.Path, target: pathlib.Path) -> None:
-    """Put ``new`` in place of ``target`` with renames only."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    new.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -14,7 +14,12 @@ def test_writes_html_junit_and_charts(study_file, tmp_path, capsys):
     out = tmp_path / "out"
     assert run(study_file, "-o", out, "--workers", "1", "--svg") == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["charts", "fault-verdicts.xml", "report.html"]
+    assert names == [
+        ".rally-osic-report.json",
+        "charts",
+        "fault-verdicts.xml",
+        "report.html",
+    ]
     charts = sorted(p.name for p in (out / "charts").iterdir())
     assert charts[:2] == ["0001.png", "0001.svg"] and len(charts) == 10
     html = (out / "report.html").read_text()
