@@ -52,3 +52,19 @@ def safe_line(value: Any, limit: int = LINE_LIMIT) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
+
+
+# Characters of a result string where it is displayed: a title (task,
+# scenario, fault) in headings, tables and chart titles; an error type or
+# message in the errors table; a description or an SLA detail. Whole
+# strings (up to the loader's bound) stay in the HTML's details and in the
+# results file; unbreakable text this long still lays out fast in the PDF.
+TITLE_LIMIT = 200
+ERROR_TYPE_LIMIT = 120
+ERROR_MESSAGE_LIMIT = 300
+TEXT_LIMIT = 2000
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in "…" when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

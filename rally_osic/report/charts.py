@@ -168,12 +168,12 @@ class _Chart:
         )
         self.spans.append(self.axes.add_artist(rectangle))
 
-    def add_legend(self, measured: bool):
+    def add_legend(self, measured: bool, fault: bool = True):
         """The cached legend image, blitted at the legend's place.
 
         Removed after each PNG (not hidden: SVG composites even hidden
         figure images)."""
-        pixels = legend_image(measured)
+        pixels = legend_image(measured, fault)
         return self.figure.figimage(
             pixels,
             xo=int(FIGURE_SIZE[0] * DPI * 0.78),
@@ -188,34 +188,47 @@ def _chart() -> _Chart:
     return _Chart()
 
 
+TITLE_CHARS = 110  # of one title line: what fits the figure's width
+
+
 def render_chart(
     analysis: FaultAnalysis,
     title_lines: tuple[str, str],
     triggered_at: float | None = None,
     formats: tuple[str, ...] = ("png",),
+    fault: bool = True,
 ) -> dict[str, bytes]:
     """Render the chart; ``analysis.fault_at`` is where the fault took
     effect when ``triggered_at`` (also seconds since load start) is given,
-    else the trigger itself."""
+    else the trigger itself. Without a ``fault`` (a baseline-only run) the
+    whole run is baseline and no fault line is drawn.
+
+    The title lines come from results: they go through the output layer,
+    each as one line that fits the figure."""
+    from rally_osic.output import safe_line
+
+    titles = tuple(safe_line(line, TITLE_CHARS) for line in title_lines)
     chart = _chart()
     try:
-        return _render(chart, analysis, title_lines, triggered_at, formats)
+        return _render(chart, analysis, titles, triggered_at, formats, fault)
     finally:
         for artist in chart.spans:
             artist.remove()
         chart.spans.clear()
 
 
-def _render(chart, analysis, title_lines, triggered_at, formats):
+def _render(chart, analysis, title_lines, triggered_at, formats, fault):
     import matplotlib
 
     timeline = analysis.timeline
     figure, axes = chart.figure, chart.axes
-    end = max(timeline.end, analysis.fault_at, 1e-3)
+    end = max(timeline.end, analysis.fault_at if fault else 0.0, 1e-3)
     fault_line = triggered_at if triggered_at is not None else None
 
-    baseline_end = min(
-        analysis.fault_at if fault_line is None else fault_line, end
+    baseline_end = (
+        min(analysis.fault_at if fault_line is None else fault_line, end)
+        if fault
+        else end
     )
     chart.span(
         0,
@@ -261,10 +274,12 @@ def _render(chart, analysis, title_lines, triggered_at, formats):
     mean_starts, means = broken_at_failures(timeline, *analysis.running_mean)
     chart.mean.set_data(mean_starts, means)
     chart.mean.set_visible(bool(len(means)))
-    measured = fault_line is not None
+    measured = fault and fault_line is not None
     injection = fault_line if measured else analysis.fault_at
-    chart.injection.set_xdata([injection, injection])
-    chart.effect.set_xdata([analysis.fault_at, analysis.fault_at])
+    chart.injection.set_visible(fault)
+    if fault:
+        chart.injection.set_xdata([injection, injection])
+        chart.effect.set_xdata([analysis.fault_at, analysis.fault_at])
     chart.effect.set_visible(measured)
 
     axes.set_xlim(0, end * 1.01)
@@ -279,14 +294,14 @@ def _render(chart, analysis, title_lines, triggered_at, formats):
         if fmt == "png":
             # The legend is the same on every chart: blit a cached image
             # of it instead of laying out its text each time.
-            legend = chart.add_legend(measured)
+            legend = chart.add_legend(measured, fault)
             try:
                 _write_png(chart, buffer)
             finally:
                 legend.remove()
         else:
             legend = figure.legend(
-                *legend_entries(measured),
+                *legend_entries(measured, fault),
                 loc="upper left",
                 bbox_to_anchor=(0.78, 0.86),
                 fontsize=7.5,
@@ -450,18 +465,20 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     )
 
 
-def legend_entries(measured: bool):
-    """Handles and labels of the whitepaper legend (always all entries)."""
+def legend_entries(measured: bool, fault: bool = True):
+    """Handles and labels of the whitepaper legend (all entries, but no
+    fault lines for a run without a fault)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    entries = [
-        (Patch(color=COLOURS["baseline"], lw=0), "Baseline"),
-        (
-            Line2D([], [], color=COLOURS["fault"], lw=1.6),
-            "Failure Injection",
-        ),
-    ]
+    entries = [(Patch(color=COLOURS["baseline"], lw=0), "Baseline")]
+    if fault:
+        entries.append(
+            (
+                Line2D([], [], color=COLOURS["fault"], lw=1.6),
+                "Failure Injection",
+            )
+        )
     if measured:
         entries.append(
             (
@@ -510,7 +527,7 @@ def legend_entries(measured: bool):
 
 
 @functools.cache
-def legend_image(measured: bool):
+def legend_image(measured: bool, fault: bool = True):
     """RGBA pixels of the legend, rendered once per process."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -518,7 +535,7 @@ def legend_image(measured: bool):
     figure = Figure(figsize=(1.9, 1.9), dpi=DPI)
     canvas = FigureCanvasAgg(figure)
     figure.legend(
-        *legend_entries(measured),
+        *legend_entries(measured, fault),
         loc="upper left",
         bbox_to_anchor=(0, 1),
         fontsize=7.5,
@@ -538,4 +555,5 @@ def warm_up() -> None:
 
     legend_image(True)
     legend_image(False)
+    legend_image(False, False)
     _chart()

@@ -7,6 +7,7 @@ import pathlib
 from collections.abc import Iterator
 from typing import Any
 
+from rally_osic.files import write_atomic
 from rally_osic.report import loader
 
 
@@ -88,7 +89,7 @@ def export(
     if path.is_dir():
         path = path / f"report{suffix}"
     content = render.render_pdf(html) if pdf else html
-    render.write_atomic(path, content)
+    write_atomic(path, content)
     return {
         "open": "file://" + str(path.resolve()),
         "print": f"Report written to {path}",

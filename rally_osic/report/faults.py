@@ -28,6 +28,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from rally_osic.output import TITLE_LIMIT, shorten
+
 OSIC_FAULT_HOOK = "osic_fault"
 FAULT_SLAS = ("fault_downtime", "fault_degradation", "fault_recovery")
 FAULT_WORDS = re.compile(
@@ -136,6 +138,11 @@ def hook_action_name(hook: Mapping[str, Any]) -> str:
 
 
 def hook_label(hook: Mapping[str, Any]) -> str:
+    """What the fault was, as a title: one line, bounded."""
+    return shorten(" ".join(_hook_label(hook).split()), TITLE_LIMIT)
+
+
+def _hook_label(hook: Mapping[str, Any]) -> str:
     config = hook.get("config") or {}
     if config.get("description"):
         return str(config["description"])
@@ -261,7 +268,10 @@ def _from_sla_config(
             at=load_origin + seconds,
             triggered=None,
             source="trigger",
-            label=str(workload.get("description") or "fault"),
+            label=shorten(
+                " ".join(str(workload.get("description") or "fault").split()),
+                TITLE_LIMIT,
+            ),
         )
     return None
 

@@ -20,7 +20,13 @@ import re
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-from rally_osic.output import UNSAFE_CHARS, clean_chars
+from rally_osic.output import (
+    TEXT_LIMIT,
+    TITLE_LIMIT,
+    UNSAFE_CHARS,
+    clean_chars,
+    shorten,
+)
 from rally_osic.report.errors import ReportInputError
 
 WORKLOAD_PREFIX = "tasks.item.subtasks.item.workloads.item"
@@ -291,7 +297,12 @@ def _stream_format_1_2(handle, source: str) -> Iterator[LoadedWorkload]:
                             value, str | bool
                         ):
                             if isinstance(value, str):
-                                value = bound_text(value)
+                                limit = (
+                                    TEXT_LIMIT
+                                    if task_key == "description"
+                                    else TITLE_LIMIT
+                                )
+                                value = shorten(bound_text(value), limit)
                             setattr(task, task_key, value)
                         continue
                     for _ in stream.elements():
@@ -306,7 +317,9 @@ def _stream_format_1_2(handle, source: str) -> Iterator[LoadedWorkload]:
                                 if sub_key == "title" and isinstance(
                                     value, str
                                 ):
-                                    subtask_title = bound_text(value)
+                                    subtask_title = shorten(
+                                        bound_text(value), TITLE_LIMIT
+                                    )
                                 continue
                             for _ in stream.elements():
                                 workload = stream.value()

@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import os
 import pathlib
-import tempfile
 import xml.etree.ElementTree as ElementTree
 from typing import Any
 
+from rally_osic.output import safe_text
 from rally_osic.report import commentary
+from rally_osic.report.masking import mask
 from rally_osic.report.study import Study
 
 TEMPLATE = "study.html.j2"
@@ -50,6 +50,10 @@ def environment():
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Every {{ expression }} goes through the output layer before it
+        # is escaped: masked and with unsafe characters shown as escapes,
+        # so that no field, however new, can forget it.
+        finalize=_finalize,
     )
     env.filters["seconds"] = commentary.seconds
     env.filters["at"] = commentary.at
@@ -57,12 +61,25 @@ def environment():
     env.filters["ms"] = _milliseconds
     env.filters["minutes"] = _minutes
     env.filters["as_json"] = lambda value: json.dumps(
-        value, indent=2, sort_keys=True, default=str
+        mask(value), indent=2, sort_keys=True, default=str
     )
+    env.globals["mask"] = mask
     env.globals["FINDINGS"] = commentary.FINDINGS
     env.globals["ERROR_TYPES"] = commentary.ERROR_TYPES
     env.globals["ANOMALIES"] = commentary.ANOMALIES
     return env
+
+
+def _finalize(value: Any) -> Any:
+    """The output layer for the HTML (see :mod:`rally_osic.output`).
+    Markup is the template's own (the CSS, chart data URIs)."""
+    from markupsafe import Markup
+
+    if isinstance(value, Markup) or value is None:
+        return value
+    if isinstance(value, bool | int | float):
+        return value
+    return safe_text(value)
 
 
 def _milliseconds(value: float | None) -> str:
@@ -84,7 +101,12 @@ def chart_uri(study: Study, run_key: str, charts: dict[str, bytes]) -> str:
             content = path.read_bytes()
     if not content:
         return ""
-    return "data:image/png;base64," + base64.b64encode(content).decode()
+    from markupsafe import Markup
+
+    # Base64 of our own PNG: nothing from results, nothing to mask.
+    return Markup(
+        "data:image/png;base64," + base64.b64encode(content).decode()
+    )
 
 
 def render_html(
@@ -176,24 +198,9 @@ def junit_xml(study: Study) -> str:
     root.set("tests", str(total))
     root.set("failures", str(failures))
     ElementTree.indent(root)
+    for element in root.iter():  # the output layer, for every string
+        if element.text:
+            element.text = safe_text(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, safe_text(value))
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
-
-
-def write_atomic(path: pathlib.Path, content: str | bytes) -> None:
-    """Write via a temporary file in the same folder and rename it."""
-    path = pathlib.Path(path)
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    fd, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent)
-    )
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise

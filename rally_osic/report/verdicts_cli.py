@@ -93,7 +93,8 @@ def parse_settings(pairs: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rally_osic.report import loader, masking, study
+    from rally_osic.output import safe_line, safe_text
+    from rally_osic.report import loader, study
     from rally_osic.report.errors import ReportInputError
 
     try:
@@ -106,15 +107,14 @@ def run(args: argparse.Namespace) -> int:
             workloads, chart_formats=(), workers=1, overrides=overrides
         )
     except (ReportInputError, SettingError) as exc:
-        print(
-            f"rally-osic verdicts: error: {masking.mask_text(str(exc))}",
-            file=sys.stderr,
-        )
+        print(f"rally-osic verdicts: error: {safe_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     failed = False
     try:
         for line in lines(judged, args.json):
-            print(masking.mask_text(line))
+            # The output layer: masked, unsafe characters escaped (in a
+            # JSON line, as JSON escapes), one line each.
+            print(safe_text(line) if args.json else safe_line(line, 10_000))
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader (head, grep -q) has seen enough; the exit code still
