@@ -55,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--strict",
         action="store_true",
-        help="exit 3 when a test failed (after writing the report)",
+        help="refuse workloads without a fault (otherwise shown as "
+        "baseline-only runs), and exit 3 when a test failed (after writing "
+        "the report)",
     )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar"
@@ -113,6 +115,7 @@ def generate(args: argparse.Namespace) -> int:
             chart_formats=formats,
             workers=args.workers or None,
             progress=ProgressBar("Rendering charts", not args.quiet),
+            strict=args.strict,
         )
         files: dict[str, str | bytes] = {HTML_NAME: render.render_html(result)}
         if args.pdf:

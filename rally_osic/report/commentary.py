@@ -24,6 +24,7 @@ FINDINGS = {
     "failures_before_fault": "Failures before the fault",
     "small_baseline": "Baseline too small to judge degradation",
     "fault_outside_load": "Fault outside the load",
+    "baseline_only": "Baseline runs: no fault in the run",
 }
 # Error types of the results summary, each with its own table.
 ERROR_TYPES = (
@@ -94,6 +95,38 @@ def describe(
     lines.extend(_degradation_sentences(analysis))
     lines.extend(_recovery_sentences(analysis))
     lines.extend(_hook_sentences(analysis, healthy_at, fault))
+    return lines
+
+
+def describe_baseline_only(
+    analysis: FaultAnalysis,
+    latency: dict[str, float] | None,
+    findings: list[str],
+) -> list[str]:
+    """A run without a fault: its load, latency and trend."""
+    timeline = analysis.timeline
+    failed = int(timeline.failed.sum())
+    lines = [
+        f"No fault in this run: a baseline run of "
+        f"{plural(len(timeline), 'operation')} over "
+        f"{seconds(timeline.end)}, {failed} failed."
+    ]
+    if latency is None:
+        lines.append("No operation succeeded: there is no latency to show.")
+        return lines
+    lines.append(
+        f"Latency of the successful operations: mean "
+        f"{latency['mean']:.3f} s, median {latency['median']:.3f} s, p95 "
+        f"{latency['p95']:.3f} s, p99 {latency['p99']:.3f} s, max "
+        f"{latency['max']:.3f} s."
+    )
+    trend = analysis.baseline.trend
+    if "growing_baseline" in findings and trend is not None:
+        lines.append(
+            f"Durations grew during the run: the median of the last third "
+            f"is {trend.growth:.0%} above that of the first (Spearman rho "
+            f"{trend.rho:.2f})."
+        )
     return lines
 
 

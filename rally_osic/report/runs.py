@@ -23,9 +23,17 @@ from rally_osic.measure import (
     Recovery,
     Timeline,
     schema,
+    stats,
     verdicts,
 )
 from rally_osic.measure import recovery as rec
+from rally_osic.output import (
+    ERROR_MESSAGE_LIMIT,
+    ERROR_TYPE_LIMIT,
+    TEXT_LIMIT,
+    TITLE_LIMIT,
+    shorten,
+)
 from rally_osic.report import commentary, faults, livemigration
 from rally_osic.report.errors import ReportInputError
 from rally_osic.report.loader import LoadedWorkload
@@ -54,7 +62,7 @@ class RunInput:
     timestamps: array
     durations: array
     failed: array
-    errors: list[tuple[str, str, int]]  # (type, message, count)
+    errors: list[tuple[str, str, int]]  # (type, message, count), shortened
     sla_results: list[dict[str, Any]]
     pass_sla: bool | None
     runner: dict[str, Any]
@@ -64,6 +72,30 @@ class RunInput:
     fault_slas: dict[str, dict[str, Any]]  # the workload's fault criteria
     source: str
     subtask_title: str
+    # The whole type and first line of each error kind that was shortened
+    # for display, keyed by its (type, message) in ``errors``.
+    error_texts: dict[tuple[str, str], str] = dataclasses.field(
+        default_factory=dict
+    )
+
+    @property
+    def baseline_only(self) -> bool:
+        """No fault in this run: a load test or a no-fault A/A run."""
+        return self.fault is None
+
+    @property
+    def fault_label(self) -> str:
+        return self.fault.label if self.fault else NO_FAULT_LABEL
+
+    def error_rows(self) -> list[tuple[str, str, int, str | None]]:
+        """(type, message, count, whole text if shortened) per kind."""
+        return [
+            (etype, message, count, self.error_texts.get((etype, message)))
+            for etype, message, count in self.errors
+        ]
+
+
+NO_FAULT_LABEL = "No fault (baseline run)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,10 +134,18 @@ class RunResult:
     commentary: list[str]
     findings: list[str]  # error-type tags, see commentary.FINDINGS
     charts: dict[str, bytes]
+    # A baseline-only run: latency of its successful operations (mean,
+    # median, p95, p99, max, in seconds); None for a fault run.
+    latency: dict[str, float] | None = None
 
 
-def prepare(loaded: LoadedWorkload, key: str) -> RunInput:
-    """Extract a fault run's columns and metadata from its workload."""
+def prepare(
+    loaded: LoadedWorkload, key: str, strict: bool = False
+) -> RunInput:
+    """Extract a run's columns and metadata from its workload.
+
+    A workload without a fault is a baseline-only run (``fault`` None),
+    unless ``strict``, which refuses it as before."""
     workload = loaded.workload
     scenario, args = next(iter(workload["scenario"].items()))
     data = workload["data"]
@@ -113,22 +153,26 @@ def prepare(loaded: LoadedWorkload, key: str) -> RunInput:
     durations = array("d")
     failed = array("b")
     error_counts: collections.Counter = collections.Counter()
+    error_texts: dict[tuple[str, str], str] = {}
     for iteration in data:
         timestamps.append(iteration["timestamp"])
         durations.append(iteration["duration"] or 0.0)
         error = iteration.get("error")
         failed.append(1 if error else 0)
         if error:
-            error_counts[_error_kind(error)] += 1
+            kind, whole = _error_kind(error)
+            error_counts[kind] += 1
+            if whole is not None:
+                error_texts.setdefault(kind, whole)
     timeline = Timeline.from_columns(timestamps, durations, failed)
     fault = faults.find_fault(
         workload, timeline.origin, timeline.start_of_iteration
     )
-    if fault is None:
+    if fault is None and strict:
         raise ReportInputError(
             f"{loaded.where} ({scenario}): no fault: no hook ran and no "
             "fault SLA sets fault_at, so there is nothing to measure "
-            "against"
+            "against (--strict refuses baseline-only runs)"
         )
     sla_results = workload.get("sla_results") or {}
     if isinstance(sla_results, dict):
@@ -138,8 +182,10 @@ def prepare(loaded: LoadedWorkload, key: str) -> RunInput:
         task_uuid=loaded.task.uuid,
         task_title=loaded.task.title,
         workload_uuid=str(workload.get("uuid", "")),
-        scenario=scenario,
-        description=str(workload.get("description") or ""),
+        scenario=shorten(scenario, TITLE_LIMIT),
+        description=shorten(
+            str(workload.get("description") or ""), TEXT_LIMIT
+        ),
         fault=fault,
         origin=timeline.origin,
         timestamps=timestamps,
@@ -160,6 +206,11 @@ def prepare(loaded: LoadedWorkload, key: str) -> RunInput:
         fault_slas=fault_criteria(workload.get("sla") or {}),
         source=loaded.source,
         subtask_title=loaded.subtask_title,
+        error_texts={
+            kind: text
+            for kind, text in error_texts.items()
+            if kind in error_counts
+        },
     )
 
 
@@ -193,7 +244,9 @@ def _hook_error_text(error: Any) -> str:
     return ": ".join(str(p) for p in parts if p not in (None, "", "n/a"))
 
 
-def _error_kind(error: Any) -> tuple[str, str]:
+def _error_kind(error: Any) -> tuple[tuple[str, str], str | None]:
+    """((type, first line of the message), shortened for display), and
+    the whole type and first line when either had to be shortened."""
     if isinstance(error, list | tuple):
         etype = str(error[0]) if error else "Error"
         message = str(error[1]) if len(error) > 1 else ""
@@ -203,7 +256,12 @@ def _error_kind(error: Any) -> tuple[str, str]:
     else:
         etype, message = "Error", str(error)
     first_line = message.strip().splitlines()[0] if message.strip() else ""
-    return etype, first_line[:300]
+    kind = (
+        shorten(etype, ERROR_TYPE_LIMIT),
+        shorten(first_line, ERROR_MESSAGE_LIMIT),
+    )
+    whole = None if kind == (etype, first_line) else f"{etype}: {first_line}"
+    return kind, whole
 
 
 def fault_criteria(sla: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -245,7 +303,7 @@ def judge_run(
     fault = run.fault
     if run.fault_slas:
         measured = None
-        if fault.source == "measured":
+        if fault is not None and fault.source == "measured":
             measured = fault.at - timeline.origin
             if not 0.0 <= measured <= timeline.end:
                 measured = None
@@ -255,6 +313,8 @@ def judge_run(
                 run.fault_slas, overrides
             ).items()
         ]
+    if fault is None:
+        return []  # a baseline-only run has no fault criterion to judge
     config = with_overrides({"fault_recovery": {}}, overrides)
     return [
         verdicts.judge(
@@ -325,6 +385,10 @@ def process(
     """Judge a run, describe it and draw its chart."""
     timeline = Timeline.from_columns(run.timestamps, run.durations, run.failed)
     fault = run.fault
+    if fault is None:
+        return _process_baseline_only(
+            run, timeline, title_lines, formats, overrides or {}
+        )
     judged = judge_run(run, timeline, overrides or {})
     analysis = _chart_analysis(judged, timeline, fault.at - timeline.origin)
     fault_source = next(
@@ -368,6 +432,80 @@ def process(
         commentary=text,
         findings=findings,
         charts=charts_rendered,
+    )
+
+
+def _process_baseline_only(
+    run: RunInput,
+    timeline: Timeline,
+    title_lines: tuple[str, str],
+    formats: tuple[str, ...],
+    overrides: dict[str, Any],
+) -> RunResult:
+    """A run without a fault: its chart, its latency and its baseline
+    figures over the whole run (the threshold is the p95 of the run, the
+    trend says whether durations grew), and "no fault in this run"."""
+    import math
+
+    settings: dict[str, Any] = {}
+    for config in run.fault_slas.values():
+        settings = {**config, **settings}
+    try:
+        config = AnalysisConfig.from_options(settings)
+    except (TypeError, ValueError):
+        config = AnalysisConfig()
+    # Every operation ends before a fault that never comes.
+    analysis = FaultAnalysis(timeline, math.inf, config)
+    judged = judge_run(run, timeline, overrides)
+    ok = timeline.durations[~timeline.failed]
+    latency = None
+    if len(ok):
+        latency = {
+            "mean": float(ok.mean()),
+            "median": stats.percentile(ok, 50),
+            "p95": stats.percentile(ok, 95),
+            "p99": stats.percentile(ok, 99),
+            "max": float(ok.max()),
+        }
+    findings = ["baseline_only"]
+    trend = analysis.baseline.trend
+    if trend is not None and trend.growing:
+        findings.append("growing_baseline")
+    if any(QUOTA_WORDS.search(f"{t} {m}") for t, m, _ in run.errors):
+        findings.append("resource_limit")
+    charts_rendered = {}
+    if formats:
+        from rally_osic.report import charts
+
+        charts_rendered = charts.render_chart(
+            analysis, title_lines, None, formats, fault=False
+        )
+    outages = analysis.outages
+    return RunResult(
+        key=run.key,
+        iterations=len(timeline),
+        failures=int(timeline.failed.sum()),
+        load_seconds=timeline.end,
+        fault_at=timeline.end,
+        triggered_at=None,
+        fault_source="none",
+        fault_within_load=False,
+        healthy_at=None,
+        baseline=analysis.baseline,
+        outages=outages,
+        degradations=[],
+        downtime=float(sum(o.downtime for o in outages)),
+        downtime_uncertainty=float(sum(o.uncertainty for o in outages)),
+        degraded_seconds=0.0,
+        worst_degradation_ratio=None,
+        recovery=None,
+        verdicts=_recorded(run, judged),
+        commentary=commentary.describe_baseline_only(
+            analysis, latency, findings
+        ),
+        findings=findings,
+        charts=charts_rendered,
+        latency=latency,
     )
 
 

@@ -19,6 +19,7 @@ from array import array
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from rally_osic import errors
 from rally_osic.measure import recovery as rec
 from rally_osic.report import commentary, faults, livemigration, loader, runs
 from rally_osic.report.errors import ReportInputError
@@ -131,9 +132,24 @@ class Test:
     def runs_with(self, finding: str) -> list[Run]:
         return [run for run in self.runs if finding in run.result.findings]
 
+    @property
+    def baseline_only(self) -> bool:
+        return all(run.input.baseline_only for run in self.runs)
+
     def summary(self) -> str:
         """One sentence over all runs, from measured figures."""
         count = len(self.runs)
+        if self.baseline_only:
+            latencies = [r.result.latency for r in self.runs]
+            text = f"{commentary.plural(count, 'run')} without a fault"
+            p95s = [lat["p95"] for lat in latencies if lat]
+            if p95s:
+                text += (
+                    f"; latency p95 {statistics.median(p95s):.3f} s "
+                    "(median over the runs)"
+                )
+            failures = sum(r.result.failures for r in self.runs)
+            return text + f"; {commentary.plural(failures, 'failed call')}."
         recoveries = [r.result.recovery for r in self.runs]
         never = sum(1 for r in recoveries if r and r.state == rec.NEVER)
         undetermined = sum(
@@ -224,10 +240,13 @@ def build_study(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     overrides: dict[str, Any] | None = None,
+    strict: bool = False,
 ) -> Study:
     """Read, analyse and chart every workload; group runs into tests.
 
-    Charts are written as ``<run key>.<format>`` into ``chart_dir``.
+    Charts are written as ``<run key>.<format>`` into ``chart_dir``. A
+    workload without a fault is a baseline-only run, or refused when
+    ``strict``.
     """
     outline = outline or {}
     inputs: list[runs.RunInput] = []
@@ -253,7 +272,10 @@ def build_study(
                 "fork" if sys.platform == "linux" else "spawn"
             )
             pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=workers, mp_context=context
+                max_workers=workers,
+                mp_context=context,
+                # Signals to the whole group are the parent's to handle.
+                initializer=errors.ignore_termination,
             )
         pending.append(
             pool.submit(
@@ -273,12 +295,12 @@ def build_study(
                 )
                 continue
             key = f"{len(inputs) + 1:04d}"
-            run = runs.prepare(loaded, key)
-            test_key = (run.scenario, run.fault.label)
+            run = runs.prepare(loaded, key, strict)
+            test_key = (run.scenario, run.fault_label)
             counts[test_key] += 1
             title = (
                 f"Rally task {run.task_uuid or run.source}",
-                f"{run.scenario} — {run.fault.label} (run {counts[test_key]})",
+                f"{run.scenario} — {run.fault_label} (run {counts[test_key]})",
             )
             inputs.append(_without_columns(run))
             if workers > 1 and (
@@ -348,7 +370,7 @@ def group_tests(
 ) -> list[Test]:
     grouped: dict[tuple[str, str], list[runs.RunInput]] = {}
     for run in inputs:
-        grouped.setdefault((run.scenario, run.fault.label), []).append(run)
+        grouped.setdefault((run.scenario, run.fault_label), []).append(run)
     scenario_order: dict[str, int] = {}
     for scenario, _ in grouped:
         scenario_order.setdefault(scenario, len(scenario_order))

@@ -56,24 +56,59 @@ def test_bad_input_one_line_and_old_report_untouched(
     assert sorted(p.name for p in out.iterdir()) == ["report.html"]
 
 
-def test_no_fault_and_no_iterations_errors(tmp_path, capsys):
-    no_fault = tmp_path / "no-fault.json"
-    no_fault.write_text(
-        json.dumps(
-            factory.document(
-                [factory.fault_workload(hook=None, sla_fault_at=False)]
-            )
-        )
-    )
+def test_no_iterations_is_an_error(tmp_path, capsys):
     empty = factory.fault_workload()
     empty["data"] = []
     no_iterations = tmp_path / "empty.json"
     no_iterations.write_text(json.dumps(factory.document([empty])))
-    for path, message in ((no_fault, "no fault"), (no_iterations, "no iter")):
-        out = tmp_path / f"out-{path.stem}"
-        assert run(path, "-o", out, "-q") == 1
-        assert message in capsys.readouterr().err
-        assert not out.exists()
+    out = tmp_path / "out"
+    assert run(no_iterations, "-o", out, "-q") == 1
+    assert "has no iterations" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def baseline_study(tmp_path):
+    """A no-fault A/A run (a load test) beside a fault run."""
+    no_fault = factory.fault_workload(
+        hook=None,
+        sla_fault_at=False,
+        outage=None,
+        degraded=None,
+        description="A/A load test",
+        seed=3,
+    )
+    no_fault["sla_results"] = {
+        "sla": [{"criterion": "failure_rate", "success": True, "detail": "ok"}]
+    }
+    path = tmp_path / "with-baseline.json"
+    path.write_text(
+        json.dumps(factory.document([no_fault, factory.fault_workload()]))
+    )
+    return path
+
+
+def test_a_workload_without_fault_is_a_baseline_only_run(tmp_path):
+    out = tmp_path / "out"
+    assert run(baseline_study(tmp_path), "-o", out, "-q", "--svg") == 0
+    html = (out / "report.html").read_text()
+    assert "No fault (baseline run)" in html
+    assert "no fault in this run" in html
+    assert "No fault in this run: a baseline run of 300 operations" in html
+    assert html.count('src="data:image/png;base64,') == 2
+    svg = (out / "charts" / "0001.svg").read_text()
+    assert "Failure Injection" not in svg and "Baseline" in svg
+    assert "Failure Injection" in (out / "charts" / "0002.svg").read_text()
+    assert "p95" in html and "Baseline runs: no fault in the run" in html
+
+
+def test_strict_keeps_the_refusal(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(baseline_study(tmp_path), "-o", out, "-q", "--strict") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "workload 1 (Authenticate.keystone): no fault" in err
+    assert "--strict refuses baseline-only runs" in err
+    assert not out.exists()
 
 
 def test_bad_outline_is_reported(study_file, tmp_path, capsys):

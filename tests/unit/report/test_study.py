@@ -49,11 +49,41 @@ def test_findings_follow_the_whitepaper_error_types(study_file):
     assert result.tests_passed == 2
 
 
-def test_workload_without_fault_is_rejected(write_json):
+def test_workload_without_fault_is_rejected_when_strict(write_json):
     workload = factory.fault_workload(hook=None, sla_fault_at=False)
     path = write_json(factory.document([workload]))
     with pytest.raises(ReportInputError, match="workload 1 .*: no fault"):
-        build(path)
+        build(path, strict=True)
+
+
+def test_workload_without_fault_is_a_baseline_run(write_json):
+    """Its figures are those of the whole run, checked against the data:
+    latency percentiles of the successful calls, the growing trend."""
+    import numpy as np
+
+    workload = factory.fault_workload(
+        hook=None,
+        sla_fault_at=False,
+        outage=None,
+        degraded=None,
+        growing=True,
+    )
+    path = write_json(factory.document([workload]))
+    (test,) = build(path).tests
+    (run,) = test.runs
+    assert run.input.baseline_only and test.fault == "No fault (baseline run)"
+    durations = np.array(
+        [it["duration"] for it in workload["data"] if not it["error"]]
+    )
+    latency = run.result.latency
+    assert latency["mean"] == pytest.approx(durations.mean())
+    assert latency["p95"] == pytest.approx(np.percentile(durations, 95))
+    assert latency["max"] == pytest.approx(durations.max())
+    assert run.result.findings == ["baseline_only", "growing_baseline"]
+    assert run.result.verdicts == [] and run.passed
+    assert run.result.baseline.samples == len(durations)
+    assert "Durations grew during the run" in " ".join(run.result.commentary)
+    assert test.summary().startswith("1 run without a fault; latency p95")
 
 
 class Collector(html.parser.HTMLParser):
@@ -157,8 +187,10 @@ def test_junit_falls_back_to_report_recovery(write_json):
 
 
 def test_write_atomic_replaces_without_leftovers(tmp_path):
+    from rally_osic.files import write_atomic
+
     target = tmp_path / "out.html"
     target.write_text("old")
-    render.write_atomic(target, "new")
+    write_atomic(target, "new")
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["out.html"]
