@@ -17,6 +17,7 @@ PLANTED = "Service unavailable <script>alert('x')</script>"
 def test_outputs_and_junit(report_dir):
     names = sorted(p.name for p in report_dir.iterdir())
     assert names == [
+        ".rally-osic-report.json",
         "charts",
         "fault-verdicts.xml",
         "report.html",
