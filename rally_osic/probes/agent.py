@@ -54,6 +54,18 @@ def wall(mono):
     return mono + WALL_OFFSET
 
 
+def set_rcvbuf(sock, size):
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    for option in (force, socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+            return
+        except OSError:
+            continue
+
+
 def runs_of(flags, limit):
     """Runs of indices < limit where flags[i] is set: [[first, last]]."""
     runs = []
@@ -123,6 +135,9 @@ class UdpProbe(object):
         self._stop = threading.Event()
         self._done = threading.Event()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # Room for seconds of echoes: a starved receiver thread must find
+        # them late, not have the kernel drop them as "lost".
+        set_rcvbuf(self.sock, 8 << 20)
         self.sock.settimeout(0.1)
         self.t0 = time.monotonic() + 0.005
         self._threads = [

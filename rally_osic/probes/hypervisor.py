@@ -443,7 +443,7 @@ def migrate_direct(
         except libvirt.libvirtError:
             pass
         done.wait(30)
-        error.append(f"timed out after {timeout:g} s; aborted")
+        error.insert(0, f"timed out after {timeout:g} s; aborted")
     finished = time.time()
     success = not error
     return DirectResult(

@@ -174,7 +174,7 @@ def fetch_kernel(cache_dir: Path) -> Path:
 
 
 def build(cache_dir: Path, workload: wl.Workload | None = None) -> GuestImage:
-    cache_dir = Path(cache_dir)
+    cache_dir = Path(cache_dir).resolve()  # libvirt opens these paths
     cache_dir.mkdir(parents=True, exist_ok=True)
     root = fetch_kernel(cache_dir)
     kernels = sorted((root / "boot").glob("vmlinuz-*"))
