@@ -24,8 +24,7 @@ import dataclasses
 import shlex
 from collections.abc import Callable, Iterable
 
-from rally_osic.faults import novaconf
-from rally_osic.faults import osf
+from rally_osic.faults import novaconf, osf
 from rally_osic.faults import transport as tr
 
 DEFAULT_CONFIG_FILE = "/etc/nova/nova.conf"
