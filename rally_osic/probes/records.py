@@ -24,6 +24,7 @@ COLUMNS = (
     "target",
     "success",
     "error",
+    "migration_status",
     "duration",
     "libvirt_time_elapsed",
     "libvirt_downtime",
@@ -114,6 +115,7 @@ def migration_row(
     tcp: Mapping[str, Any] | None = None,
     started_after: float | None = None,
     detected_after: float | None = None,
+    migration_status: str | None = None,
 ) -> dict[str, Any]:
     cells: dict[str, Any] = {
         "vm": vm,
@@ -122,6 +124,7 @@ def migration_row(
         "target": target,
         "success": bool(success),
         "error": error or "",
+        "migration_status": migration_status,
         "duration": duration,
         "transport": transport,
         "block_migration": block_migration,
