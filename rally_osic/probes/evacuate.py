@@ -127,8 +127,12 @@ def migrate_one(
     hypervisors=None,
     hypervisor_names: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    samples: list | None = None,
 ) -> dict[str, Any]:
-    """Live-migrate one server; its row (see records.py)."""
+    """Live-migrate one server; its row (see records.py). Domain-stats
+    samples, if libvirt took any, are appended to ``samples`` as
+    ``[vm, t, host, cpu_time, net_rx, net_tx, block_rd, block_wr, rss]``.
+    """
     name, server_id = server["name"], server["id"]
     session = None
     if agent is not None and server.get("address"):
@@ -189,6 +193,8 @@ def migrate_one(
     block = options.block_migration
     if block == "auto" and job and "disk_processed" in job:
         block = bool(job.get("disk_processed"))
+    if job and job.get("samples") and samples is not None:
+        samples.extend([name, *sample] for sample in job["samples"])
     return records.migration_row(
         vm=name,
         direction=f"{source} -> {target}",
@@ -289,3 +295,23 @@ def choose_hosts(
     if source == target:
         raise ValueError(f"source and target are both {source}")
     return source, target
+
+
+def cpu_lines(samples: list) -> list:
+    """Rally ``Lines`` data: each server's CPU use (% of one CPU) over
+    time from the first sample, from consecutive cpu_time values. Pure."""
+    if not samples:
+        return []
+    t0 = min(sample[1] for sample in samples)
+    series: dict[str, list] = {}
+    last: dict[str, tuple] = {}
+    for vm, t, host, cpu, *_ in sorted(samples, key=lambda s: s[1]):
+        previous = last.get(vm)
+        if previous and cpu is not None and previous[1] is not None:
+            if previous[2] == host and t > previous[0]:
+                share = 100 * (cpu - previous[1]) / (t - previous[0])
+                series.setdefault(f"{vm} CPU %", []).append(
+                    [round(t - t0, 3), round(max(share, 0.0), 1)]
+                )
+        last[vm] = (t, cpu, host)
+    return sorted(series.items())

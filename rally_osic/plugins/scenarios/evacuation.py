@@ -181,7 +181,8 @@ class EvacuateHost(os_scenario.OpenStackScenario):
         )
         to_move = [s for s in placed if s["host"] == source]
         agent = hypervisors = None
-        rows = []
+        rows: list = []
+        samples: list = []
         try:
             if any(s.get("address") for s in to_move):
                 agent = probe_runner.ProbeAgent(location)
@@ -205,6 +206,7 @@ class EvacuateHost(os_scenario.OpenStackScenario):
                             agent=agent,
                             hypervisors=hypervisors,
                             hypervisor_names=names,
+                            samples=samples,
                         )
                     )
         finally:
@@ -213,6 +215,20 @@ class EvacuateHost(os_scenario.OpenStackScenario):
             if hypervisors is not None:
                 hypervisors.close()
             self._report(rows, source, target, toggle, storage, flavor)
+            lines = evacuate.cpu_lines(samples)
+            if lines:
+                self.add_output(
+                    complete={
+                        "title": "Domain statistics",
+                        "description": "CPU use of each server during its"
+                        " migration, sampled by libvirt on the host that"
+                        " runs it (getAllDomainStats)",
+                        "chart_plugin": "Lines",
+                        "data": lines,
+                        "label": "% of one CPU",
+                        "axis_label": "seconds since the first sample",
+                    }
+                )
         ok, total = records.success_rate(rows)
         if ok < total:
             failed = [r for r in rows if r["success"] is not True]

@@ -343,3 +343,15 @@ def test_cpio_newc_is_readable_by_busybox(tmp_path):
         capture_output=True,
     )
     assert (out / "etc" / "hello").read_text() == "hi\n"
+
+
+def test_cpu_lines_from_domain_samples():
+    samples = [
+        ["vm-1", 10.0, "a", 1.0, 0, 0, 0, 0, 0],
+        ["vm-1", 11.0, "a", 1.5, 0, 0, 0, 0, 0],
+        ["vm-1", 12.0, "b", 0.1, 0, 0, 0, 0, 0],  # new host: new counter
+        ["vm-1", 13.0, "b", 0.4, 0, 0, 0, 0, 0],
+    ]
+    assert evacuate.cpu_lines(samples) == [
+        ("vm-1 CPU %", [[1.0, 50.0], [3.0, 30.0]])
+    ]
