@@ -63,9 +63,8 @@ def dirty(mib, mibps):
     while True:
         start = time.monotonic()
         value = (value + 1) % 251
-        stamp = bytes([value]) * 1
         for offset in range(0, len(block), page):
-            block[offset : offset + 1] = stamp
+            block[offset] = value
             if mibps and offset % chunk == 0 and offset:
                 due = start + (offset / chunk) / float(mibps)
                 delay = due - time.monotonic()
@@ -87,6 +86,14 @@ def main():
     args = parser.parse_args()
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # A starved responder must answer late, not have the kernel drop the
+    # probes it had no time to read (they would count as an outage).
+    for option in ("SO_RCVBUFFORCE", "SO_RCVBUF"):
+        try:
+            udp.setsockopt(socket.SOL_SOCKET, getattr(socket, option), 8 << 20)
+            break
+        except (AttributeError, OSError):
+            continue
     udp.bind((args.bind, args.udp))
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

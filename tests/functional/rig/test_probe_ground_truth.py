@@ -40,30 +40,30 @@ def pair():
 
 @pytest.mark.parametrize(("seconds", "interval"), [(0.2, 0.001), (1.0, 0.01)])
 def test_probe_downtime_matches_injected_outage(pair, seconds, interval):
-    with runner.ProbeAgent(pair.probe_location, max_seconds=120) as agent:
+    from rally_osic.rig import outage as truth
+
+    target = {"host": pair.responder_ip, "port": pair.port}
+    with runner.ProbeAgent(pair.probe_location, max_seconds=300) as agent:
         assert agent.check(pair.responder_ip, pair.port, 30)["ok"]
-        agent.start_session(
-            "truth",
-            udp={
-                "host": pair.responder_ip,
-                "port": pair.port,
-                "interval": interval,
-            },
-            tcp={
-                "host": pair.responder_ip,
-                "port": pair.port,
-                "interval": interval,
-            },
-            max_seconds=60,
-        )
-        time.sleep(0.3)
-        injected = pair.inject(seconds)
-        time.sleep(0.5)
-        answer = agent.stop_session("truth", grace=2.0)
+        for _ in range(truth.TRIES):
+            agent.start_session(
+                "truth",
+                udp={**target, "interval": interval},
+                tcp={**target, "interval": interval},
+                max_seconds=60,
+            )
+            time.sleep(0.3)
+            injected = pair.inject(seconds)
+            time.sleep(0.5)
+            answer = agent.stop_session("truth", grace=2.0)
+            # A netlink call held up by the load is no ground truth.
+            if injected.uncertainty <= truth.PRECISE:
+                break
+        assert injected.uncertainty <= truth.PRECISE, "no precise injection"
     summary = outages.summarize(answer["udp"])
     (outage,) = summary.outages
     error = outage.duration - injected.duration
-    bound = 2 * interval + outage.uncertainty + 0.005
+    bound = 2 * interval + outage.uncertainty + injected.uncertainty + 0.005
     print(
         f"T={injected.duration * 1000:.1f} ms, probe {interval * 1000:g} ms:"
         f" measured {outage.duration * 1000:.1f} ms (error "
