@@ -168,7 +168,7 @@ migration_host = "{address}"
 migration_address = "{address}"
 migration_port_min = {port_min}
 migration_port_max = {port_max}
-"""
+{tls}"""
 
 DOMAIN_XML = """<domain type='qemu'>
   <name>{name}</name>
@@ -200,6 +200,52 @@ DOMAIN_XML = """<domain type='qemu'>
 """
 
 
+def make_certificates(directory: Path, addresses: list[str]) -> None:
+    """A CA and one certificate (server and client, for every host's
+    address) in the layout QEMU's TLS migration reads: ca-cert.pem,
+    server-cert.pem, server-key.pem, client-cert.pem, client-key.pem."""
+    directory.mkdir(parents=True, exist_ok=True)
+    sans = ",".join(f"IP:{a}" for a in addresses)
+
+    def openssl(*args: str) -> None:
+        proc = subprocess.run(
+            ["openssl", *args],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            raise RigError(
+                f"openssl {args[0]}: {proc.stderr.strip().splitlines()[-1]}"
+            )
+
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=rally-osic rig CA", "-keyout", "ca-key.pem",
+        "-out", "ca-cert.pem", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    )  # fmt: skip
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=rig host",
+        "-keyout", "server-key.pem", "-out", "host.csr",
+    )  # fmt: skip
+    (directory / "ext.cnf").write_text(
+        f"subjectAltName={sans}\n"
+        "extendedKeyUsage=serverAuth,clientAuth\n"
+        "keyUsage=digitalSignature,keyEncipherment\n"
+    )
+    openssl(
+        "x509", "-req", "-in", "host.csr", "-CA", "ca-cert.pem",
+        "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "2",
+        "-extfile", "ext.cnf", "-out", "server-cert.pem",
+    )  # fmt: skip
+    shutil.copyfile(
+        directory / "server-cert.pem", directory / "client-cert.pem"
+    )
+    shutil.copyfile(directory / "server-key.pem", directory / "client-key.pem")
+
+
 @dataclasses.dataclass
 class Guest:
     name: str
@@ -212,7 +258,12 @@ class Rig:
 
     _count = 0
 
-    def __init__(self, work_dir: Path | None = None, prefix: str = PREFIX):
+    def __init__(
+        self,
+        work_dir: Path | None = None,
+        prefix: str = PREFIX,
+        tls: bool = False,
+    ):
         Rig._count += 1
         self.name = f"{prefix}{os.getpid()}-{Rig._count}"
         self.work_dir = Path(
@@ -234,6 +285,7 @@ class Rig:
             ),
         ]
         self.guests: list[Guest] = []
+        self.tls = tls
         self.hypervisors = hv.Hypervisors(
             "qemu+unix:///system?socket={host}",
             {h.name: str(h.socket) for h in self.hosts},
@@ -262,6 +314,10 @@ class Rig:
         for host in self.hosts:
             _ip(*ns, "addr", "add", f"{host.address}/24", "dev", "br0")
         _ip(*ns, "link", "set", "br0", "up")
+        if self.tls:
+            make_certificates(
+                self.work_dir / "pki", [h.address for h in self.hosts]
+            )
         for host in self.hosts:
             self._start_libvirtd(host)
         deadline = time.monotonic() + timeout
@@ -287,6 +343,12 @@ class Rig:
                 address=host.address,
                 port_min=host.migration_ports[0],
                 port_max=host.migration_ports[1],
+                tls=(
+                    f'default_tls_x509_cert_dir = "{self.work_dir / "pki"}"\n'
+                    "default_tls_x509_verify = 1\n"
+                    if self.tls
+                    else ""
+                ),
             )
         )
         mounts = "; ".join(

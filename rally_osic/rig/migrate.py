@@ -27,6 +27,13 @@ TRANSPORT_FLAGS = {
         "persist_dest",
         "undefine_source",
     ),
+    "native_tls": (
+        "live",
+        "peer2peer",
+        "tls",
+        "persist_dest",
+        "undefine_source",
+    ),
 }
 
 

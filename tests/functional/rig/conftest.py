@@ -36,7 +36,7 @@ def rig():
     from rally_osic.rig import guest
 
     image = guest.build(GUEST_CACHE, workload.Workload(**GUEST_LOAD))
-    built = hosts.Rig()
+    built = hosts.Rig(tls=True)  # certificates for the native_tls case
     try:
         built.up()
         vm = built.define_guest(image)

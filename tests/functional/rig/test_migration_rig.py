@@ -4,6 +4,8 @@ The three probes run for real: a 1 ms UDP probe with sequence numbers and
 a TCP stream from an agent inside the rig's network namespace (the only
 place the packets go), and libvirt's completed job statistics.
 
+* Native, tunnelled and native TLS (VIR_MIGRATE_TLS, certificates made
+  by the rig) each move the guest there and back.
 * Network downtime and libvirt downtime agree: the longest outage the
   probe saw in the migration's window (the switchover; a TCG guest
   sometimes drops a few probes again while it catches up) lies within
@@ -58,7 +60,7 @@ def _hosts(rig):
     return source, target
 
 
-@pytest.mark.parametrize("transport", ["native", "tunnelled"])
+@pytest.mark.parametrize("transport", ["native", "tunnelled", "native_tls"])
 def test_migrations_there_and_back_agree_across_probes(rig, agent, transport):
     for _ in range(2):
         source, target = _hosts(rig)
