@@ -75,6 +75,12 @@ def main() -> None:
     parser.add_argument("--migrations", type=int, default=10)
     args = parser.parse_args()
     config = lab_config.load(args.state_dir)
+    from rally import plugins
+    from rally.common import cfg, opts
+
+    plugins.load()  # rally-openstack's options (timeouts, poll intervals)
+    opts.register()
+    cfg.CONF([], project="rally")
     osc = clients(config)
     nova = osc.nova("2.74")
     watch_nova = clients(config).nova("2.25")
