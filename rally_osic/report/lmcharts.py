@@ -38,25 +38,40 @@ def render_png(run) -> bytes:
     figure = Figure(figsize=(9.0, 5.2), dpi=100)
     FigureCanvasAgg(figure)
     top, bottom = figure.subplots(2, 1, sharex=True)
-    for values, key, label, marker in (
+    for values, key, label, marker, size in (
         (
             [m.probe_downtime for m in migrations],
             "probe",
             "network probe",
             "o",
+            4,
         ),
-        ([m.libvirt_downtime for m in migrations], "libvirt", "libvirt", "s"),
+        (
+            [m.libvirt_downtime for m in migrations],
+            "libvirt",
+            "libvirt",
+            "s",
+            7,
+        ),
         (
             [m.ping_500ms_downtime for m in migrations],
             "ping",
             "500 ms ping (the study's method)",
             "x",
+            5,
         ),
     ):
         xs, ys = _series([None if v is None else v * 1000 for v in values])
         if xs:
+            # Hollow squares: the probe's dots stay visible inside them.
             top.plot(
-                xs, ys, marker, color=COLOURS[key], label=label, markersize=4
+                xs,
+                ys,
+                marker,
+                color=COLOURS[key],
+                label=label,
+                markersize=size,
+                markerfacecolor="none" if key == "libvirt" else COLOURS[key],
             )
     top.set_ylabel("downtime (ms)")
     for values, key, label in (
@@ -77,7 +92,7 @@ def render_png(run) -> bytes:
         for x in failed:
             axis.axvline(x, color=COLOURS["failed"], alpha=0.4, linewidth=2)
         if axis.get_legend_handles_labels()[0]:
-            axis.legend(loc="upper right", fontsize=7)
+            axis.legend(loc="best", fontsize=7)
         axis.grid(alpha=0.3)
     bottom.set_ylabel("duration (s)")
     bottom.set_xlabel(
