@@ -15,7 +15,9 @@ restarts). It checks:
   probe cell is "n/a", never 0;
 * the servers are gone after the task;
 * a value Nova would reject is a one-line error before any file or
-  process is touched.
+  process is touched;
+* ``rally task abort`` in the middle of a run still deletes the servers
+  and restores the computes' files.
 """
 
 from __future__ import annotations
@@ -224,3 +226,58 @@ def test_value_nova_rejects_is_one_line_and_touches_nothing(lab, lab_rally):
     for path in files:
         assert path.read_bytes() == before[path]
     assert _compute_pids(lab) == pids_before
+
+
+def test_abort_deletes_the_servers_and_restores_the_computes(lab, lab_rally):
+    import subprocess
+
+    files = _compute_files(lab)
+    before = {path: path.read_bytes() for path in files}
+    sess = _session(lab)
+    known = set(lab_rally.check("task", "list", "--uuids-only").split())
+    args = {**ARGS, "round_trips": 50}
+    task = subprocess.Popen(
+        [
+            lab_rally.binary,
+            "task",
+            "start",
+            str(TEMPLATE),
+            "--task-args",
+            json.dumps(args),
+        ],
+        env=lab_rally.env,
+        cwd=lab_rally.home,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        uuid = None
+        while time.monotonic() < deadline and task.poll() is None:
+            servers = _get(sess, "/servers/detail?all_tenants=1")["servers"]
+            ours = [s for s in servers if s["name"].startswith("osic-lm-")]
+            if len(ours) == 2 and all(s["status"] == "ACTIVE" for s in ours):
+                new = (
+                    set(
+                        lab_rally.check("task", "list", "--uuids-only").split()
+                    )
+                    - known
+                )
+                uuid = new.pop() if new else None
+                if uuid:
+                    break
+            time.sleep(0.5)
+        assert uuid, "the task never had its two servers up"
+        lab_rally.check("task", "abort", uuid)
+        assert task.wait(timeout=300) is not None
+    finally:
+        if task.poll() is None:
+            task.kill()
+            task.wait(30)
+    status = lab_rally.check("task", "status", uuid)
+    print(status.strip())
+    assert "aborted" in status
+    servers = _get(sess, "/servers?all_tenants=1")["servers"]
+    assert not [s for s in servers if s["name"].startswith("osic-lm-")]
+    for path in files:
+        assert path.read_bytes() == before[path], f"{path.name} not restored"
