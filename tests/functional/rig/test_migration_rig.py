@@ -9,7 +9,8 @@ place the packets go), and libvirt's completed job statistics.
 * Network downtime and libvirt downtime agree: the longest outage the
   probe saw in the migration's window (the switchover; a TCG guest
   sometimes drops a few probes again while it catches up) lies within
-  ``AGREEMENT`` of libvirt's ``downtime``.
+  ``AGREEMENT`` of libvirt's ``downtime``, plus the slots the prober
+  itself skipped at that outage's edges (its own uncertainty).
 * TCP loses, reorders and duplicates nothing.
 * Failure paths are recorded failed migrations (the row has
   ``success: False`` and libvirt's reason), not crashes, and the guest
@@ -26,7 +27,7 @@ import time
 
 import pytest
 
-from rally_osic.probes import records, runner
+from rally_osic.probes import outages, records, runner
 from rally_osic.rig import migrate
 
 pytestmark = pytest.mark.functional
@@ -51,6 +52,12 @@ def agent(rig):
 
 def _load() -> str:
     return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def _switchover(probed):
+    """The longest outage; its uncertainty is the slots the prober itself
+    skipped at its edges (it was starved then, so the edge is unknown)."""
+    return max(outages.summarize(probed.udp).outages, key=lambda o: o.duration)
 
 
 def _hosts(rig):
@@ -83,7 +90,8 @@ def test_migrations_there_and_back_agree_across_probes(rig, agent, transport):
         assert row["libvirt_downtime"] > 0
         assert row["probe_outages"] >= 1, "the switchover went unseen"
         assert (
-            abs(row["probe_max_outage"] - row["libvirt_downtime"]) <= AGREEMENT
+            abs(row["probe_max_outage"] - row["libvirt_downtime"])
+            <= AGREEMENT + _switchover(probed).uncertainty
         ), row
         assert row["tcp_bytes_lost"] == 0
         assert row["tcp_bytes_reordered"] == 0
