@@ -11,7 +11,9 @@ talks to nodes directly:
   first command pays for the SSH handshake.
 
 Commands that must act *inside* an LXC container are wrapped by
-:func:`in_container` (``lxc-attach``), as OpenStack-Ansible hosts need.
+:func:`in_container` (``lxc-attach``), as OpenStack-Ansible hosts need;
+inside a network namespace (a Neutron router or DHCP namespace, or the
+test rigs' own) by :func:`in_netns`.
 """
 
 from __future__ import annotations
@@ -207,6 +209,15 @@ def in_container(command: str, container: str | None, lxc_path=None) -> str:
     return (
         f"lxc-attach {path}-n {shlex.quote(container)} -- /bin/sh -c "
         + shlex.quote(command)
+    )
+
+
+def in_netns(command: str, netns: str | None) -> str:
+    """Wrap a shell command to run inside a network namespace, if any."""
+    if not netns:
+        return command
+    return f"ip netns exec {shlex.quote(netns)} /bin/sh -c " + shlex.quote(
+        command
     )
 
 

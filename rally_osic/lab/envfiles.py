@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from rally_osic.lab.config import HOST, REGION, LabConfig
-from rally_osic.lab.services import Service, bre_escape
+from rally_osic.lab.services import COMPUTE_HOSTS, Service, bre_escape
 
 # Services that are fault targets (os-faults); epmd is plumbing.
 NOT_FAULT_TARGETS = ("epmd",)
@@ -177,7 +177,24 @@ def os_faults_osic_config(config: LabConfig, services: list[Service]) -> dict:
     return {
         **standard,
         "services": described,
-        "osic": {"local_nodes": [HOST]},
+        "osic": {
+            "local_nodes": [HOST],
+            "nova_computes": nova_computes(config),
+        },
+    }
+
+
+def nova_computes(config: LabConfig) -> dict:
+    """Nova host -> node, own config file and service of each compute, for
+    the live-migration transport toggle (rally_osic/faults/reconfigure.py):
+    both lab computes run on 127.0.0.1 with their own compute-N.conf."""
+    return {
+        host: {
+            "node": HOST,
+            "config_file": str(config.etc / "nova" / f"compute-{index}.conf"),
+            "service": f"nova-compute-{index}",
+        }
+        for index, host in enumerate(COMPUTE_HOSTS, start=1)
     }
 
 

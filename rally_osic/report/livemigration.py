@@ -22,7 +22,14 @@ Expected results (what the live-migration scenario must produce):
   that one migration, ``libvirt_downtime`` the hypervisor's figure
   (``jobStats`` ``downtime``), ``tcp_bytes_lost`` the bytes a TCP stream
   lost (0 means the stream continued), ``tcp_max_stall`` its longest stall.
-  Missing cells may be ``null``; extra columns are ignored.
+  Missing cells may be ``null`` or ``"n/a"`` (a probe with nothing to
+  reach); extra columns are ignored, except these of the package's
+  ``OsicLiveMigration.evacuate_host`` (``rally_osic/probes/records.py``),
+  which the per-run chart draws: ``ping_500ms_downtime`` (what a 500 ms
+  ping would have reported) and ``libvirt_time_elapsed``. Without a
+  ``tunnelled`` argument, the rows' ``transport`` column names the table
+  (tunnelled: on; native and native_tls: off); without ``flavor``, the
+  "Evacuation" table's ``flavor``.
 
 See ``samples/live-migration.json``.
 """
@@ -80,6 +87,9 @@ class Migration:
     libvirt_downtime: float | None
     tcp_bytes_lost: float | None
     tcp_max_stall: float | None
+    ping_500ms_downtime: float | None = None
+    libvirt_time_elapsed: float | None = None
+    transport: str | None = None
 
 
 @dataclasses.dataclass
@@ -100,11 +110,43 @@ class LiveMigrationRun:
     scenario: str
     evacuations: list[Evacuation]
 
+    @property
+    def chart_uri(self) -> str:
+        """The run's chart as a data: URI (the HTML stays self-contained)."""
+        from rally_osic.report import lmcharts
+
+        return lmcharts.data_uri(self)
+
+
+TUNNELLED_BY_TRANSPORT = {
+    "tunnelled": True,
+    "native": False,
+    "native_tls": False,
+}
+
+
+def _evacuation_cell(iteration: Mapping[str, Any], column: str) -> Any:
+    output = iteration.get("output")
+    if not isinstance(output, Mapping):
+        return None
+    for item in output.get("complete") or []:
+        if (
+            isinstance(item, Mapping)
+            and item.get("title") == "Evacuation"
+            and isinstance(item.get("data"), Mapping)
+        ):
+            cols = list(item["data"].get("cols") or [])
+            rows = item["data"].get("rows") or []
+            if column in cols and rows:
+                return rows[0][cols.index(column)]
+    return None
+
 
 def extract(workload: Mapping[str, Any], task_uuid: str) -> LiveMigrationRun:
     scenario, args = next(iter(workload["scenario"].items()))
     args = args if isinstance(args, Mapping) else {}
     tunnelled = args.get("tunnelled", args.get("tunneled"))
+    flavor = args.get("flavor")
     evacuations = []
     for iteration in sorted(workload["data"], key=lambda i: i["timestamp"]):
         migrations = []
@@ -115,6 +157,8 @@ def extract(workload: Mapping[str, Any], task_uuid: str) -> LiveMigrationRun:
             for row in _items(rows):
                 if isinstance(row, list | tuple):
                     migrations.append(_migration(dict(zip(columns, row))))
+        if flavor is None:
+            flavor = _evacuation_cell(iteration, "flavor")
         evacuations.append(
             Evacuation(
                 duration=float(iteration.get("duration") or 0.0),
@@ -122,6 +166,14 @@ def extract(workload: Mapping[str, Any], task_uuid: str) -> LiveMigrationRun:
                 migrations=migrations,
             )
         )
+    if tunnelled is None:
+        used = {
+            TUNNELLED_BY_TRANSPORT.get(m.transport)
+            for e in evacuations
+            for m in e.migrations
+        } - {None}
+        if len(used) == 1:
+            tunnelled = used.pop()
     return LiveMigrationRun(
         storage=str(args.get("storage", "unspecified")),
         tunnelled=(
@@ -129,7 +181,7 @@ def extract(workload: Mapping[str, Any], task_uuid: str) -> LiveMigrationRun:
             if tunnelled is None
             else ("on" if tunnelled else "off")
         ),
-        flavor=str(args.get("flavor", "unspecified")),
+        flavor=str(flavor if flavor not in (None, "n/a") else "unspecified"),
         task_uuid=task_uuid,
         scenario=scenario,
         evacuations=evacuations,
@@ -157,6 +209,11 @@ def _migration(cells: Mapping[str, Any]) -> Migration:
         libvirt_downtime=_number(cells.get("libvirt_downtime")),
         tcp_bytes_lost=_number(cells.get("tcp_bytes_lost")),
         tcp_max_stall=_number(cells.get("tcp_max_stall")),
+        ping_500ms_downtime=_number(cells.get("ping_500ms_downtime")),
+        libvirt_time_elapsed=_number(cells.get("libvirt_time_elapsed")),
+        transport=cells.get("transport")
+        if isinstance(cells.get("transport"), str)
+        else None,
     )
 
 
@@ -198,6 +255,10 @@ class LiveMigrationTable:
     tcp_with_loss: int
     tcp_bytes_lost: float
     tcp_max_stall: Distribution
+    ping_500ms_downtime: Distribution = dataclasses.field(
+        default_factory=lambda: Distribution(0, None, None, None)
+    )
+    run_list: list[LiveMigrationRun] = dataclasses.field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -247,6 +308,10 @@ def tables(runs: list[LiveMigrationRun]) -> list[LiveMigrationTable]:
                 tcp_with_loss=sum(1 for m in tcp if m.tcp_bytes_lost),
                 tcp_bytes_lost=sum(m.tcp_bytes_lost for m in tcp),
                 tcp_max_stall=Distribution.of(m.tcp_max_stall for m in ok),
+                ping_500ms_downtime=Distribution.of(
+                    m.ping_500ms_downtime for m in ok
+                ),
+                run_list=list(grouped[key]),
             )
         )
     return result

@@ -23,7 +23,10 @@ def test_writes_html_junit_and_charts(study_file, tmp_path, capsys):
     charts = sorted(p.name for p in (out / "charts").iterdir())
     assert charts[:2] == ["0001.png", "0001.svg"] and len(charts) == 10
     html = (out / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 5
+    # 5 fault charts, and one chart per live-migration run of the study.
+    lm_charts = html.count('class="chart lm-chart"')
+    assert lm_charts == 2
+    assert html.count('src="data:image/png;base64,') == 5 + lm_charts
     assert 'href="charts/0001.svg"' in html
     assert "5 charts" in capsys.readouterr().out
 

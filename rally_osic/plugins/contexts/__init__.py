@@ -1,0 +1,1 @@
+"""Rally contexts of rally-osic (live-migration studies)."""
