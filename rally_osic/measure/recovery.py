@@ -167,7 +167,7 @@ def compute_recovery(
         last_mean = means[ok][-1] if ok.any() else np.nan
         above = None
         if not failing and np.isfinite(last_mean) and threshold > 0:
-            above = float(last_mean / threshold)
+            above = _ratio(last_mean, threshold)
         return Recovery(
             NEVER,
             None,
@@ -237,7 +237,7 @@ def _relapse(first, stop, starts, ends, failed, means, baseline_mean):
     slow_means = means[inside][~failed[inside]]
     worst = None
     if len(slow_means) and baseline_mean:
-        worst = float(np.nanmax(slow_means) / baseline_mean)
+        worst = _ratio(np.nanmax(slow_means), baseline_mean)
     return Relapse(
         start=float(starts[first]),
         end=float(ends[inside].max()),
@@ -246,6 +246,13 @@ def _relapse(first, stop, starts, ends, failed, means, baseline_mean):
         worst_ratio=worst,
         reaches_end=bool(stop == len(starts)),
     )
+
+
+def _ratio(value: float, reference: float) -> float | None:
+    """value / reference, or None where it overflows (hostile input)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        ratio = float(np.float64(value) / np.float64(reference))
+    return ratio if np.isfinite(ratio) else None
 
 
 def lasting_shift(
