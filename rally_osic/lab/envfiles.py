@@ -22,8 +22,6 @@ from rally_osic.lab.services import Service, bre_escape
 
 # Services that are fault targets (os-faults); epmd is plumbing.
 NOT_FAULT_TARGETS = ("epmd",)
-# Aggregate os-faults services: name -> member services.
-GROUPS = {"nova-compute": ("nova-compute-1", "nova-compute-2")}
 
 
 def lab_command(config: LabConfig, *args: str) -> str:
@@ -97,7 +95,9 @@ def _common_prefix(texts: list[str]) -> str:
     return prefix
 
 
-def os_faults_config(config: LabConfig, services: list[Service]) -> dict:
+def os_faults_config(
+    config: LabConfig, services: list[Service], groups: dict | None = None
+) -> dict:
     targets = [s for s in services if s.name not in NOT_FAULT_TARGETS]
     described = {}
     for service in targets:
@@ -111,12 +111,11 @@ def os_faults_config(config: LabConfig, services: list[Service]) -> dict:
             "hosts": [HOST],
         }
     by_name = {service.name: service for service in services}
-    for group, members in GROUPS.items():
-        nova_conf = config.etc / "nova" / "nova.conf"
-        # Every member's command line has "<binary> --config-file
-        # nova.conf --config-file <own>.conf".
-        match = f"{group} --config-file {nova_conf} --config-file "
-        assert all(match in " ".join(by_name[m].argv) for m in members)
+    for group, members in (groups or {}).items():
+        # Every member's command line starts with the same binary and
+        # the lab's paths: their common prefix matches them all and
+        # nothing else.
+        match = _common_prefix([" ".join(by_name[m].argv) for m in members])
         described[group] = {
             "driver": "process",
             "args": {
@@ -144,13 +143,15 @@ def os_faults_config(config: LabConfig, services: list[Service]) -> dict:
     }
 
 
-def os_faults_osic_config(config: LabConfig, services: list[Service]) -> dict:
+def os_faults_osic_config(
+    config: LabConfig, services: list[Service], groups: dict | None = None
+) -> dict:
     """The same services for rally-osic's exact ``osic_process`` driver.
 
     Processes are named by their exact argv (master and workers share it),
     except RabbitMQ, whose script execs the Erlang VM: by its pidfile.
     """
-    standard = os_faults_config(config, services)
+    standard = os_faults_config(config, services, groups)
     described = {}
     for service in services:
         if service.name in NOT_FAULT_TARGETS:
@@ -182,17 +183,20 @@ def os_faults_osic_config(config: LabConfig, services: list[Service]) -> dict:
 
 
 def _user_name() -> str:
-    from rally_osic.lab.services import _user
+    from rally_osic.lab.services import user
 
-    return _user()
+    return user()
 
 
-def lab_services(config: LabConfig, services: list[Service]) -> dict:
+def lab_services(
+    config: LabConfig, services: list[Service], groups: dict | None = None
+) -> dict:
     entries = {}
     for service in services:
         commands = service_commands(config, [service.name])
         entries[service.name] = {
             "kind": service.kind,
+            "family": service.family,
             "pidfile": str(service.pidfile),
             "argv": list(service.argv),
             "match": service.match,
@@ -216,5 +220,7 @@ def lab_services(config: LabConfig, services: list[Service]) -> dict:
         "host": HOST,
         "auth_url": config.auth_url,
         "services": entries,
-        "groups": {name: list(members) for name, members in GROUPS.items()},
+        "groups": {
+            name: list(members) for name, members in (groups or {}).items()
+        },
     }

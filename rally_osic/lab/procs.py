@@ -110,8 +110,36 @@ def stop_pids(pids: list[int]) -> None:
         _signal(pid, signal.SIGTERM)
 
 
+class NotRunnable(Exception):
+    """A service cannot be started now (one line)."""
+
+
+def node_argv(service: Service) -> list[str]:
+    """The argv that starts ``service``: inside its node's namespaces."""
+    if service.enter is None:
+        return list(service.argv)
+    pidfile, match = service.enter
+    holder = read_pidfile(pidfile)
+    if not holder or not cmdline_matches(read_cmdline(holder), match):
+        raise NotRunnable(
+            f"{service.name} runs inside the lab's node namespaces, and "
+            f"their holder ({pidfile.stem}) is not running"
+        )
+    # nsenter execs the service: the PID is the service's.
+    return [
+        "nsenter",
+        f"--target={holder}",
+        "--mount",
+        "--uts",
+        "--net",
+        "--",
+        *service.argv,
+    ]
+
+
 def start(service: Service) -> int:
     """Start the service in its own session; write and return its PID."""
+    argv = node_argv(service)
     service.log_file.parent.mkdir(parents=True, exist_ok=True)
     service.pidfile.parent.mkdir(parents=True, exist_ok=True)
     env = clean_environment(service.env)
@@ -122,7 +150,7 @@ def start(service: Service) -> int:
         )
         log.flush()
         process = subprocess.Popen(
-            service.argv,
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
