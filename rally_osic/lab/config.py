@@ -32,7 +32,23 @@ BASE_PORTS = {
     "placement": 8778,
     "nova-api": 8774,
     "neutron": 9696,
+    # nova-extra
+    "nova-metadata": 8775,
+    "novncproxy": 6080,
+    "spicehtml5proxy": 6082,
+    "serialproxy": 6083,
+    # cinder (and its ceph)
+    "cinder": 8776,
+    "ceph-mon": 6789,
+    # OSD and mgr bind ports from this range on (ms_bind_port_min/max).
+    "ceph-daemons": 6800,
+    # swift
+    "swift-proxy": 8080,
+    "swift-object": 6200,
+    "swift-container": 6201,
+    "swift-account": 6202,
 }
+CEPH_DAEMON_PORTS = 16
 
 SECRET_NAMES = (
     "db",
@@ -40,6 +56,7 @@ SECRET_NAMES = (
     "admin",
     "service",
     "metadata",
+    "swift_hash",
 )
 
 

@@ -284,10 +284,13 @@ def status(state_dir: Path, with_nova: bool = True) -> list[dict]:
 
 
 def format_status(rows: list[dict]) -> str:
-    lines = [f"{'SERVICE':16} {'PID':>7} {'PORT':>6} {'RSS MiB':>8}  HEALTH"]
+    width = max([16] + [len(row["name"]) for row in rows])
+    lines = [
+        f"{'SERVICE':{width}} {'PID':>7} {'PORT':>6} {'RSS MiB':>8}  HEALTH"
+    ]
     for row in rows:
         lines.append(
-            f"{row['name']:16} {row['pid'] or '-':>7} "
+            f"{row['name']:{width}} {row['pid'] or '-':>7} "
             f"{row['port'] or '-':>6} {row['rss_mib'] or '-':>8}  "
             f"{'ok' if row['healthy'] else 'FAIL'} ({row['detail']})"
         )

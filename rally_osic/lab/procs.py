@@ -283,13 +283,24 @@ def check_health(health: str, timeout: float = 2.0) -> tuple[bool, str]:
         return False, f"http: {reason}"
 
 
+def _age(pid: int) -> float:
+    """Seconds since ``pid`` started."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2]
+        started = int(fields.split()[19]) / os.sysconf("SC_CLK_TCK")
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return uptime - started
+
+
 def wait_healthy(service: Service, pid: int, deadline: float) -> str:
     """Wait until healthy; return "" or a one-line reason for failing."""
     while True:
         if not _alive(pid):
             return "exited"
         healthy, detail = check_health(service.health)
-        if healthy:
+        if healthy and _age(pid) >= service.settle:
             return ""
         if time.monotonic() >= deadline:
             return f"not healthy in time ({detail})"

@@ -42,6 +42,10 @@ class Service:
     health: str = ""  # "http://..." (any status < 500), "tcp://h:p", ""
     env: dict = dataclasses.field(default_factory=dict)
     start_timeout: float = 60.0
+    # A service without a health URL or port is healthy once its
+    # process has stayed up this long (a daemon that dies of a bad config
+    # does so within a second or two).
+    settle: float = 0.0
     # "openstack" services stop first, then "infra", then "last" (epmd,
     # the namespaces' holder).
     kind: str = "openstack"

@@ -88,6 +88,7 @@ MODULES = (
     "placement",
     "nova",
     "neutron",
+    "swift",
 )
 
 
