@@ -116,18 +116,28 @@ def web_api(
     threads: int = 8,
     venv: Path | None = None,
     health_path: str = "/",
+    port_name: str | None = None,
     **fields,
 ) -> Service:
     """A WSGI app under gunicorn, recognised by its own error log."""
     log = config.log
+    port_name = port_name or name
     return Service(
         name=name,
-        argv=web_api_argv(config, name, factory, workers, threads, venv),
+        argv=web_api_argv(
+            config,
+            name,
+            factory,
+            workers,
+            threads,
+            venv,
+            port=config.port(port_name),
+        ),
         match=f"error-logfile {log / name}.log",
         log_file=log / f"{name}.log",
         pidfile=config.run / f"{name}.pid",
-        port=config.port(name),
-        health=config.url(name, health_path),
+        port=config.port(port_name),
+        health=config.url(port_name, health_path),
         env={"OSIC_LAB_ETC": str(config.etc)},
         **fields,
     )

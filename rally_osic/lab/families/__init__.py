@@ -88,6 +88,8 @@ MODULES = (
     "placement",
     "nova",
     "neutron",
+    "ceph",
+    "cinder",
     "swift",
 )
 
