@@ -88,6 +88,7 @@ MODULES = (
     "placement",
     "nova",
     "neutron",
+    "nova_extra",
     "ceph",
     "cinder",
     "swift",
