@@ -118,6 +118,11 @@ class LabConfig:
         return f"http://{HOST}:{self.port(name)}{path}"
 
     @property
+    def amqp_health(self) -> str:
+        """The health check of an RPC service: linked to RabbitMQ."""
+        return f"connected://{HOST}:{self.port('rabbitmq')}"
+
+    @property
     def auth_url(self) -> str:
         return self.url("keystone", "/v3")
 

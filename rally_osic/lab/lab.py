@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,7 +24,9 @@ class LabError(Exception):
 
 
 def _say(message: str) -> None:
-    print(message, flush=True)
+    # One write: lines of parallel stops must not interleave.
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
 
 
 def _start_and_wait(service: Service, timeout: float | None = None) -> None:
@@ -57,28 +60,33 @@ def _run_parallel(jobs: list) -> None:
                 raise exc
 
 
-def port_is_free(port: int) -> bool:
-    """True if nothing listens on (or holds) 127.0.0.1:port."""
-    import socket
+def listening_ports() -> set[int]:
+    """TCP ports with a listening socket in this network namespace.
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # SO_REUSEADDR: a socket of ours in TIME_WAIT is no clash; a
-        # listening one still is.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    A listener is a clash; a connection in TIME-WAIT from the lab's own
+    last run is not (a test bind fails on those).
+    """
+    ports = set()
+    for table in ("tcp", "tcp6"):
         try:
-            sock.bind((lab_config.HOST, port))
+            lines = Path(f"/proc/net/{table}").read_text().splitlines()
         except OSError:
-            return False
-    return True
+            continue
+        for line in lines[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def check_ports(wanted: list[Service]) -> None:
     """Fail early if a port of a stopped service is taken by a stranger."""
+    taken = listening_ports()
     for service in wanted:
         if procs.running_pid(service) is not None:
             continue
         for port in filter(None, (service.port, *service.extra_ports)):
-            if not port_is_free(port):
+            if port in taken:
                 raise LabError(
                     f"port {port} of {service.name} is in use by another "
                     f"process; stop it or create the lab with another "
@@ -93,6 +101,24 @@ class Run:
         self.config = config
         self.families = families.enabled(config)
         self.table = services.by_name(config)
+        self._set_up = {f.name: threading.Event() for f in self.families}
+        self._failed: set[str] = set()
+
+    def setup(self, family) -> None:
+        try:
+            family.setup(self)
+        except BaseException:
+            self._failed.add(family.name)
+            raise
+        finally:
+            self._set_up[family.name].set()
+
+    def after(self, *names: str, timeout: float = 600) -> None:
+        """Wait until these families' setup has finished (in parallel
+        with this one's)."""
+        for name in names:
+            if not self._set_up[name].wait(timeout) or name in self._failed:
+                raise steps.SetupError(f"the set-up of {name} did not finish")
 
     def start(self, name: str, timeout: float | None = None) -> None:
         _start_and_wait(self.table[name], timeout)
@@ -108,11 +134,17 @@ def _enable(config: LabConfig, wanted: list[str] | None) -> LabConfig:
         names = families.resolve(wanted)
     except ValueError as exc:
         raise LabError(str(exc)) from exc
-    merged = tuple(
-        name for name in families.resolve([*config.families, *names])
-    )
-    if merged != config.families:
-        config = lab_config.save_families(config, merged)
+    merged = families.resolve([*config.families, *names])
+    if merged == config.families:
+        return config
+    added = set(merged) - set(config.families)
+    config = lab_config.save_families(config, merged)
+    table = services.by_name(config)
+    for family in families.all_families():
+        if family.name in added:
+            for name in family.reconfigures:
+                if procs.stop(table[name]):
+                    _say(f"stopped {name} (its configuration changes)")
     return config
 
 
@@ -186,7 +218,7 @@ def _full_up(run: Run) -> None:
     for database in missing:
         steps.mark_done(config, f"db-{database}")
     phase("MariaDB and memcached up, databases created")
-    _run_parallel([lambda f=f: f.setup(run) for f in run.families])
+    _run_parallel([lambda f=f: run.setup(f) for f in run.families])
     phase("every family set up (schemas, catalog, rings, clusters)")
     rest = [s for s in table.values() if procs.running_pid(s) is None]
     for service in rest:
@@ -220,6 +252,10 @@ def down(state_dir: Path, only: list[str] | None = None) -> list[str]:
     # its epmd goes away. Each phase in parallel (nova-compute alone takes
     # about 10 s to shut down).
     for kind in ("openstack", "infra", "last"):
+        if kind == "last" and not only:
+            for family in families.enabled(config):
+                for line in family.cleanup(config):
+                    _say(line)
         phase = [
             s for s in table.values() if s.kind == kind and s.name in names
         ]
@@ -227,10 +263,6 @@ def down(state_dir: Path, only: list[str] | None = None) -> list[str]:
             _run_parallel([lambda s=s: stop(s) for s in phase])
     if "epmd" in names:
         _stop_stray_epmd(config)
-    if not only:
-        for family in families.enabled(config):
-            for line in family.cleanup(config):
-                _say(line)
     return stopped
 
 
@@ -262,7 +294,9 @@ def status(state_dir: Path, with_nova: bool = True) -> list[dict]:
         if pid is None:
             health, detail = False, "down"
         else:
-            health, detail = procs.check_health(service.health)
+            health, detail = procs.check_health(
+                service.health, pids=procs.service_pids(service, pid)
+            )
         rows.append(
             {
                 "name": service.name,

@@ -262,10 +262,61 @@ def _signal(pid: int, signum: int) -> None:
         pass
 
 
-def check_health(health: str, timeout: float = 2.0) -> tuple[bool, str]:
-    """(healthy, detail) for a ``tcp://h:p`` or ``http://...`` target."""
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def connected_to(pids: list[int], port: int) -> bool:
+    """True if one of ``pids`` has an established TCP connection to
+    ``port`` (in its own network namespace), as kolla's healthcheck_port
+    checks an RPC service's link to RabbitMQ."""
+    want = f":{port:04X}"
+    for pid in pids:
+        inodes = _socket_inodes(pid)
+        if not inodes:
+            continue
+        for table in ("tcp", "tcp6"):
+            try:
+                lines = Path(f"/proc/{pid}/net/{table}").read_text()
+            except OSError:
+                continue
+            for line in lines.splitlines()[1:]:
+                fields = line.split()
+                if (
+                    len(fields) > 9
+                    and fields[3] == "01"
+                    and fields[2].endswith(want)
+                    and int(fields[9]) in inodes
+                ):
+                    return True
+    return False
+
+
+def check_health(
+    health: str, timeout: float = 2.0, pids: list[int] | None = None
+) -> tuple[bool, str]:
+    """(healthy, detail) for a ``tcp://h:p``, ``http://...`` or
+    ``connected://h:p`` (one of ``pids`` holds a connection to it)
+    target."""
     if not health:
         return True, "process"
+    if health.startswith("connected://"):
+        port = int(health.rsplit(":", 1)[1])
+        if connected_to(pids or [], port):
+            return True, f"connected to :{port}"
+        return False, f"no connection to :{port}"
     if health.startswith("tcp://"):
         host, port = health[len("tcp://") :].rsplit(":", 1)
         try:
@@ -299,7 +350,9 @@ def wait_healthy(service: Service, pid: int, deadline: float) -> str:
     while True:
         if not _alive(pid):
             return "exited"
-        healthy, detail = check_health(service.health)
+        healthy, detail = check_health(
+            service.health, pids=service_pids(service, pid)
+        )
         if healthy and _age(pid) >= service.settle:
             return ""
         if time.monotonic() >= deadline:
@@ -325,7 +378,11 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def service_pids(service: Service, pid: int) -> list[int]:
+    """The service's leader and its session's workers (same match)."""
+    return sorted(set(_session_members({pid}, service.match)) | {pid})
+
+
 def tree_rss_kib(service: Service, pid: int) -> int:
     """RSS of the service's leader plus its session's workers."""
-    members = set(_session_members({pid}, service.match)) | {pid}
-    return sum(rss_kib(member) for member in members)
+    return sum(rss_kib(member) for member in service_pids(service, pid))

@@ -50,6 +50,9 @@ class Family:
     service_users: tuple[str, ...] = ()
     catalog: tuple[CatalogEntry, ...] = ()
     templates: tuple[tuple[str, str], ...] = ()  # (template, etc/ path)
+    # Running services that must restart when this family is enabled in
+    # an existing lab (their configuration depends on it).
+    reconfigures: tuple[str, ...] = ()
 
     def substitutions(self, config: LabConfig) -> dict[str, str]:
         return {}
@@ -73,7 +76,8 @@ class Family:
         pass
 
     def cleanup(self, config: LabConfig) -> list[str]:
-        """Remove leftovers once the services are stopped; what it did."""
+        """Remove what the services left behind, once all but the last
+        ("last": epmd, node holders) are stopped; what it did."""
         return []
 
     def status(self, config: LabConfig, rows: list[dict]) -> None:
@@ -89,6 +93,7 @@ MODULES = (
     "nova",
     "neutron",
     "nova_extra",
+    "neutron_agents",
     "ceph",
     "cinder",
     "swift",

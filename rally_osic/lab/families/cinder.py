@@ -66,6 +66,7 @@ class Cinder(Family):
                     binary,
                     cinder_argv(config, binary),
                     f"{binary} --config-file {conf}",
+                    health=config.amqp_health,
                     family=self.name,
                     settle=3.0,
                 )

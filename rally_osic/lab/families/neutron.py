@@ -52,6 +52,25 @@ class Neutron(Family):
         ("ml2_conf.ini", "neutron/ml2_conf.ini"),
     )
 
+    def substitutions(self, config):
+        from rally_osic.lab.families.nova import COMPUTE_HOSTS
+
+        if "neutron-agents" not in config.families:
+            return {
+                "ml2_tenant_types": "vxlan",
+                "ml2_mechanism_drivers": "osic_lab_bind_all",
+                "bind_all_hosts": "",
+                "neutron_service_plugins": "router",
+            }
+        return {
+            # The OVS agent has no tunnel endpoint to offer on one node:
+            # tenant networks are VLANs on a bridge without uplink.
+            "ml2_tenant_types": "vlan",
+            "ml2_mechanism_drivers": "openvswitch,osic_lab_bind_all",
+            "bind_all_hosts": ",".join(COMPUTE_HOSTS),
+            "neutron_service_plugins": "router,metering",
+        }
+
     def render(self, config, values):
         super().render(config, values)
         (config.data / "neutron" / "lock").mkdir(parents=True, exist_ok=True)
