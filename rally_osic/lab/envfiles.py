@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from rally_osic.lab.config import HOST, REGION, LabConfig
-from rally_osic.lab.services import Service, bre_escape
+from rally_osic.lab.services import Service
 
 # Services that are fault targets (os-faults); epmd is plumbing.
 NOT_FAULT_TARGETS = ("epmd",)
@@ -87,14 +87,6 @@ def openrc(config: LabConfig) -> str:
     )
 
 
-def _common_prefix(texts: list[str]) -> str:
-    prefix = texts[0]
-    for text in texts[1:]:
-        while not text.startswith(prefix):
-            prefix = prefix[:-1]
-    return prefix
-
-
 def os_faults_config(
     config: LabConfig, services: list[Service], groups: dict | None = None
 ) -> dict:
@@ -112,14 +104,13 @@ def os_faults_config(
         }
     by_name = {service.name: service for service in services}
     for group, members in (groups or {}).items():
-        # Every member's command line starts with the same binary and
-        # the lab's paths: their common prefix matches them all and
-        # nothing else.
-        match = _common_prefix([" ".join(by_name[m].argv) for m in members])
+        # One alternative per member (GNU grep's "\|" in a basic
+        # regular expression): each is exact, so the group is too.
+        pattern = "\\|".join(by_name[m].grep for m in members)
         described[group] = {
             "driver": "process",
             "args": {
-                "grep": bre_escape(match),
+                "grep": pattern,
                 **service_commands(config, list(members)),
             },
             "hosts": [HOST],
@@ -170,6 +161,8 @@ def os_faults_osic_config(
             args["port"] = service.port
         if service.health.startswith("http"):
             args["health_url"] = service.health
+        elif service.health.startswith("connected://"):
+            args["connected_port"] = int(service.health.rsplit(":", 1)[1])
         described[service.name] = {
             "driver": "osic_process",
             "args": args,

@@ -69,6 +69,7 @@ class Nova(Family):
                     name,
                     nova_argv(config, name),
                     f"{name} --config-file {nova_conf}",
+                    health=config.amqp_health,
                     family=self.name,
                 )
             )
@@ -80,6 +81,7 @@ class Nova(Family):
                     f"nova-compute-{index}",
                     nova_argv(config, "nova-compute", host_conf),
                     f"config-file {host_conf}",
+                    health=config.amqp_health,
                     family=self.name,
                 )
             )
