@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -35,6 +36,19 @@ def conf(config: LabConfig) -> Path:
 
 def ceph_cli(config: LabConfig, *args: str) -> list[str]:
     return ["ceph", "-c", str(conf(config)), "--connect-timeout", "20", *args]
+
+
+def ceph_command(config: LabConfig, *args: str, tries: int = 3) -> str:
+    """A ceph CLI call, retried: the mon of a cluster that started a
+    second ago may refuse one (its commands are idempotent here)."""
+    for attempt in range(tries):
+        try:
+            return steps.run_logged(config, ceph_cli(config, *args))
+        except steps.SetupError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(2)
+    return ""
 
 
 def fsid(config: LabConfig) -> str:
@@ -163,10 +177,7 @@ class Ceph(Family):
         run.start("ceph-mgr")
         if not steps.is_done(config, "ceph-pools"):
             for pool in POOLS:
-                steps.run_logged(
-                    config,
-                    ceph_cli(config, "osd", "pool", "create", pool, "8"),
-                )
+                ceph_command(config, "osd", "pool", "create", pool, "8")
                 steps.run_logged(
                     config,
                     ["rbd", "-c", str(conf(config)), "pool", "init", pool],
@@ -181,9 +192,9 @@ class Ceph(Family):
             missing_ok=True
         )
         osd_data.mkdir(parents=True)
-        listed = steps.run_logged(config, ceph_cli(config, "osd", "ls"))
+        listed = ceph_command(config, "osd", "ls")
         if OSD_ID not in listed.split():
-            steps.run_logged(config, ceph_cli(config, "osd", "create"))
+            ceph_command(config, "osd", "create")
         steps.run_logged(
             config,
             [
@@ -202,7 +213,7 @@ class Ceph(Family):
             ("osd", "crush", "move", host, "root=default"),
             ("osd", "crush", "add", f"osd.{OSD_ID}", "1.0", f"host={host}"),
         ):
-            steps.run_logged(config, ceph_cli(config, *args))
+            ceph_command(config, *args)
         steps.mark_done(config, "ceph-osd")
 
     def ready(self, run) -> None:
