@@ -42,9 +42,11 @@ def _start_and_wait(service: Service, timeout: float | None = None) -> None:
     deadline = time.monotonic() + (timeout or service.start_timeout)
     reason = procs.wait_healthy(service, pid, deadline)
     if reason:
+        last = procs.tail(service.log_file, 1).strip()[:160]
         raise LabError(
-            f"{service.name} failed to start ({reason}); "
-            f"see {service.log_file}"
+            f"{service.name} failed to start ({reason}"
+            + (f"; last log line: {last}" if last else "")
+            + f"); see {service.log_file}"
         )
     if started:
         _say(f"started {service.name} (pid {pid})")
