@@ -17,7 +17,11 @@ A *target spec* (JSON) names the processes of one service exactly:
 * ``container``: restrict all of the above to one LXC container (cgroup
   ``lxc.payload.<name>`` or ``lxc/<name>``);
 * ``port``: a TCP port that is LISTENing while the service is healthy
-  (looked up in the network namespace of the container, if any).
+  (looked up in the network namespace of the container, if any);
+* ``connected_port``: a TCP port that one of the target's processes
+  holds an established connection to while it is healthy (an RPC
+  service's link to RabbitMQ), looked up in each process's own network
+  namespace.
 
 Modes (first argument):
 
@@ -191,6 +195,39 @@ def listening(port, netns_pid=None, proc=PROC):
     return False
 
 
+def connected(pids, port, proc=PROC):
+    """True if one of pids has an ESTABLISHED TCP connection to port."""
+    want = ":%04X" % int(port)
+    for pid in pids:
+        inodes = set()
+        fd_dir = "%s/%d/fd" % (proc, pid)
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink("%s/%s" % (fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        if not inodes:
+            continue
+        for name in ("tcp", "tcp6"):
+            text = _read("%s/%d/net/%s" % (proc, pid, name)) or ""
+            for line in text.splitlines()[1:]:
+                fields = line.split()
+                if (
+                    len(fields) > 9
+                    and fields[3] == "01"
+                    and fields[2].endswith(want)
+                    and fields[9] in inodes
+                ):
+                    return True
+    return False
+
+
 def observe(spec, proc=PROC):
     pids = resolve(spec, proc)
     obs = {
@@ -204,6 +241,8 @@ def observe(spec, proc=PROC):
         obs["port_open"] = bool(
             netns or not spec.get("container")
         ) and listening(spec["port"], netns, proc)
+    if spec.get("connected_port"):
+        obs["connected"] = connected(pids, spec["connected_port"], proc)
     return obs
 
 

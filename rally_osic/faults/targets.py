@@ -52,6 +52,12 @@ TARGET_SCHEMA = {
         },
         "lxc_path": {"type": "string"},
         "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+        # Healthy while one of its processes is connected to this port.
+        "connected_port": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 65535,
+        },
         "health_url": {"type": "string"},
         "start_cmd": {"type": "string"},
         "stop_cmd": {"type": "string"},
@@ -80,6 +86,7 @@ class ServiceTarget:
     containers: tuple[tuple[str, str], ...] = ()
     lxc_path: str | None = None
     port: int | None = None
+    connected_port: int | None = None
     health_url: str | None = None
     start_cmd: str | None = None
     stop_cmd: str | None = None
@@ -124,7 +131,7 @@ class ServiceTarget:
     def spec(self) -> dict:
         """The probe's target spec (see probe.py)."""
         spec: dict = {}
-        for key in ("pid_file", "unit", "container", "port"):
+        for key in ("pid_file", "unit", "container", "port", "connected_port"):
             value = getattr(self, key)
             if value:
                 spec[key] = value

@@ -2,9 +2,9 @@
 
 The engine feeds :class:`Timeline` with observations of the target
 (``{"pids": [...], "frozen": bool, "port_open": bool, "reachable": bool,
-"health_ok": bool}``, each key optional but ``pids``) stamped with epoch
-times. The timeline decides when the fault took effect, when the service
-was healthy again, and how it came back.
+"health_ok": bool, "connected": bool}``, each key optional but ``pids``)
+stamped with epoch times. The timeline decides when the fault took
+effect, when the service was healthy again, and how it came back.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def partly_gone(baseline: dict, obs: dict) -> bool:
 
 
 def is_healthy(obs: dict, baseline: dict | None = None) -> bool:
-    """Process running (not frozen), port open and health URL answering.
+    """Process running (not frozen), port open, health URL answering and
+    (an RPC service) connected to its broker.
 
     With ``baseline``: the survivors of a multi-process service whose other
     processes died (for example the workers of a killed master, which die
@@ -59,7 +60,7 @@ def is_healthy(obs: dict, baseline: dict | None = None) -> bool:
         return False
     return all(
         obs.get(key) is not False
-        for key in ("port_open", "reachable", "health_ok")
+        for key in ("port_open", "reachable", "health_ok", "connected")
     )
 
 

@@ -13,9 +13,12 @@
     lab-services.json   the same services, machine-readable (``lab env``)
     rally-env.json      the spec given to ``rally env create``
 
-Modules: :mod:`.config` (settings, ports, secrets), :mod:`.services`
-(what each service runs), :mod:`.procs` (pidfiles, start/stop, waits),
-:mod:`.render` (configuration files), :mod:`.setup` (packages, venvs,
-databases, catalog), :mod:`.envfiles` (Rally and os-faults files),
-:mod:`.lab` (up/down/status/env), :mod:`.cli`.
+Modules: :mod:`.config` (settings, ports, secrets), :mod:`.families`
+(one module per service family behind one small interface: what it
+installs, configures, runs and registers), :mod:`.services` (the
+service model), :mod:`.procs` (pidfiles, start/stop, waits),
+:mod:`.render` (configuration files), :mod:`.steps` (packages, venvs,
+logged set-up commands), :mod:`.catalog` (keystone's catalog),
+:mod:`.envfiles` (Rally and os-faults files), :mod:`.lab`
+(up/down/status/env), :mod:`.cli`.
 """

@@ -15,8 +15,10 @@ def register(subparsers) -> None:
         help="run a small real OpenStack on 127.0.0.1",
         description=(
             "A small OpenStack (keystone, glance, placement, nova with two "
-            "fake computes, neutron API) on 127.0.0.1 from PyPI and Debian "
-            "packages, with its state in one directory."
+            "fake computes, neutron API; optionally cinder on ceph, swift, "
+            "neutron's agents on open vswitch, nova's metadata API and "
+            "console proxies) on 127.0.0.1 and in namespaces of its own, "
+            "from PyPI and Debian packages, with its state in one directory."
         ),
     )
     lab.set_defaults(func=lambda args: lab.print_help() or 2)
@@ -55,6 +57,12 @@ def register(subparsers) -> None:
         metavar="SERVICE",
         help="start only this service of an existing lab (repeatable)",
     )
+    up.add_argument(
+        "--services",
+        metavar="FAMILY[,FAMILY...]",
+        help="also run these optional service families, kept for later "
+        "runs (see 'lab families'; 'all' for every one)",
+    )
     down = add("down", _down, "stop every process the lab started")
     down.add_argument(
         "--only",
@@ -64,6 +72,10 @@ def register(subparsers) -> None:
     )
     status = add("status", _status, "show each service, PID, port, health")
     status.add_argument("--json", action="store_true", help="JSON output")
+    listing = commands.add_parser(
+        "families", help="list the service families and what they run"
+    )
+    listing.set_defaults(func=_families)
     env = add(
         "env",
         _env,
@@ -91,7 +103,12 @@ def _errors(func):
 def _up(args) -> int:
     from rally_osic.lab import lab
 
-    lab.up(args.state_dir, args.port_offset, args.venv_dir, args.only)
+    wanted = [
+        name.strip()
+        for name in (args.services or "").split(",")
+        if name.strip()
+    ]
+    lab.up(args.state_dir, args.port_offset, args.venv_dir, args.only, wanted)
     return 0
 
 
@@ -115,6 +132,15 @@ def _status(args) -> int:
     else:
         print(lab.format_status(rows))
     return 0 if all(row["healthy"] for row in rows) else 3
+
+
+def _families(args) -> int:
+    from rally_osic.lab import families
+
+    for family in families.all_families():
+        kind = "optional" if family.optional else "always"
+        print(f"{family.name:16} {kind:8} {family.summary}")
+    return 0
 
 
 @_errors

@@ -32,9 +32,32 @@ BASE_PORTS = {
     "placement": 8778,
     "nova-api": 8774,
     "neutron": 9696,
+    # nova-extra
+    "nova-metadata": 8775,
+    "novncproxy": 6080,
+    "spicehtml5proxy": 6082,
+    "serialproxy": 6083,
+    # cinder (and its ceph)
+    "cinder": 8776,
+    "ceph-mon": 6789,
+    # OSD and mgr bind ports from this range on (ms_bind_port_min/max).
+    "ceph-daemons": 6800,
+    # swift
+    "swift-proxy": 8080,
+    "swift-object": 6200,
+    "swift-container": 6201,
+    "swift-account": 6202,
 }
+CEPH_DAEMON_PORTS = 16
 
-SECRET_NAMES = ("db", "rabbit", "admin", "service", "metadata")
+SECRET_NAMES = (
+    "db",
+    "rabbit",
+    "admin",
+    "service",
+    "metadata",
+    "swift_hash",
+)
 
 
 def default_state_dir() -> Path:
@@ -54,18 +77,23 @@ class LabConfig:
     venv_dir: Path | None = None  # default: <state_dir>/venvs
     python: str = sys.executable  # interpreter that builds the venvs
     secrets: dict = dataclasses.field(default_factory=dict)
+    # Optional service families enabled in this lab (lab up --services).
+    families: tuple[str, ...] = ()
 
     @property
     def venvs(self) -> Path:
         return self.venv_dir or self.state_dir / "venvs"
 
+    def venv(self, name: str) -> Path:
+        return self.venvs / name
+
     @property
     def services_venv(self) -> Path:
-        return self.venvs / "services"
+        return self.venv("services")
 
     @property
     def neutron_venv(self) -> Path:
-        return self.venvs / "neutron"
+        return self.venv("neutron")
 
     @property
     def etc(self) -> Path:
@@ -88,6 +116,11 @@ class LabConfig:
 
     def url(self, name: str, path: str = "") -> str:
         return f"http://{HOST}:{self.port(name)}{path}"
+
+    @property
+    def amqp_health(self) -> str:
+        """The health check of an RPC service: linked to RabbitMQ."""
+        return f"connected://{HOST}:{self.port('rabbitmq')}"
 
     @property
     def auth_url(self) -> str:
@@ -115,11 +148,41 @@ class LabConfig:
             "port_offset": self.port_offset,
             "venv_dir": str(self.venv_dir) if self.venv_dir else None,
             "python": self.python,
+            "families": list(self.families),
         }
 
 
 def new_secrets() -> dict:
     return {name: _secrets.token_hex(12) for name in SECRET_NAMES}
+
+
+def _with_new_names(secrets_file: Path) -> dict:
+    """The stored secrets, plus any this release added (kept once made)."""
+    stored = json.loads(secrets_file.read_text())
+    missing = [name for name in SECRET_NAMES if name not in stored]
+    if missing:
+        stored.update({name: _secrets.token_hex(12) for name in missing})
+        write_atomic(secrets_file, json.dumps(stored, indent=2) + "\n")
+    return stored
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.touch(mode=mode)
+    tmp.chmod(mode)
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def save_families(config: LabConfig, families: tuple[str, ...]) -> LabConfig:
+    """Record the optional families of an existing lab (lab.json)."""
+    config = dataclasses.replace(config, families=tuple(families))
+    write_atomic(
+        config.state_dir / "lab.json",
+        json.dumps(config.to_json(), indent=2) + "\n",
+        mode=0o644,
+    )
+    return config
 
 
 def load(
@@ -155,7 +218,8 @@ def load(
             port_offset=stored["port_offset"],
             venv_dir=Path(stored["venv_dir"]) if stored["venv_dir"] else None,
             python=stored.get("python") or sys.executable,
-            secrets=json.loads(secrets_file.read_text()),
+            secrets=_with_new_names(secrets_file),
+            families=tuple(stored.get("families") or ()),
         )
     if not create:
         raise FileNotFoundError(

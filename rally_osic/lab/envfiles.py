@@ -18,12 +18,11 @@ import sys
 from pathlib import Path
 
 from rally_osic.lab.config import HOST, REGION, LabConfig
-from rally_osic.lab.services import COMPUTE_HOSTS, Service, bre_escape
+from rally_osic.lab.families.nova import COMPUTE_HOSTS
+from rally_osic.lab.services import Service
 
 # Services that are fault targets (os-faults); epmd is plumbing.
 NOT_FAULT_TARGETS = ("epmd",)
-# Aggregate os-faults services: name -> member services.
-GROUPS = {"nova-compute": ("nova-compute-1", "nova-compute-2")}
 
 
 def lab_command(config: LabConfig, *args: str) -> str:
@@ -89,15 +88,9 @@ def openrc(config: LabConfig) -> str:
     )
 
 
-def _common_prefix(texts: list[str]) -> str:
-    prefix = texts[0]
-    for text in texts[1:]:
-        while not text.startswith(prefix):
-            prefix = prefix[:-1]
-    return prefix
-
-
-def os_faults_config(config: LabConfig, services: list[Service]) -> dict:
+def os_faults_config(
+    config: LabConfig, services: list[Service], groups: dict | None = None
+) -> dict:
     targets = [s for s in services if s.name not in NOT_FAULT_TARGETS]
     described = {}
     for service in targets:
@@ -111,16 +104,14 @@ def os_faults_config(config: LabConfig, services: list[Service]) -> dict:
             "hosts": [HOST],
         }
     by_name = {service.name: service for service in services}
-    for group, members in GROUPS.items():
-        nova_conf = config.etc / "nova" / "nova.conf"
-        # Every member's command line has "<binary> --config-file
-        # nova.conf --config-file <own>.conf".
-        match = f"{group} --config-file {nova_conf} --config-file "
-        assert all(match in " ".join(by_name[m].argv) for m in members)
+    for group, members in (groups or {}).items():
+        # One alternative per member (GNU grep's "\|" in a basic
+        # regular expression): each is exact, so the group is too.
+        pattern = "\\|".join(by_name[m].grep for m in members)
         described[group] = {
             "driver": "process",
             "args": {
-                "grep": bre_escape(match),
+                "grep": pattern,
                 **service_commands(config, list(members)),
             },
             "hosts": [HOST],
@@ -144,13 +135,15 @@ def os_faults_config(config: LabConfig, services: list[Service]) -> dict:
     }
 
 
-def os_faults_osic_config(config: LabConfig, services: list[Service]) -> dict:
+def os_faults_osic_config(
+    config: LabConfig, services: list[Service], groups: dict | None = None
+) -> dict:
     """The same services for rally-osic's exact ``osic_process`` driver.
 
     Processes are named by their exact argv (master and workers share it),
     except RabbitMQ, whose script execs the Erlang VM: by its pidfile.
     """
-    standard = os_faults_config(config, services)
+    standard = os_faults_config(config, services, groups)
     described = {}
     for service in services:
         if service.name in NOT_FAULT_TARGETS:
@@ -169,6 +162,8 @@ def os_faults_osic_config(config: LabConfig, services: list[Service]) -> dict:
             args["port"] = service.port
         if service.health.startswith("http"):
             args["health_url"] = service.health
+        elif service.health.startswith("connected://"):
+            args["connected_port"] = int(service.health.rsplit(":", 1)[1])
         described[service.name] = {
             "driver": "osic_process",
             "args": args,
@@ -199,17 +194,20 @@ def nova_computes(config: LabConfig) -> dict:
 
 
 def _user_name() -> str:
-    from rally_osic.lab.services import _user
+    from rally_osic.lab.services import user
 
-    return _user()
+    return user()
 
 
-def lab_services(config: LabConfig, services: list[Service]) -> dict:
+def lab_services(
+    config: LabConfig, services: list[Service], groups: dict | None = None
+) -> dict:
     entries = {}
     for service in services:
         commands = service_commands(config, [service.name])
         entries[service.name] = {
             "kind": service.kind,
+            "family": service.family,
             "pidfile": str(service.pidfile),
             "argv": list(service.argv),
             "match": service.match,
@@ -233,5 +231,7 @@ def lab_services(config: LabConfig, services: list[Service]) -> dict:
         "host": HOST,
         "auth_url": config.auth_url,
         "services": entries,
-        "groups": {name: list(members) for name, members in GROUPS.items()},
+        "groups": {
+            name: list(members) for name, members in (groups or {}).items()
+        },
     }

@@ -8,12 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from rally_osic.lab import config as lab_config
-from rally_osic.lab import envfiles, procs, render, services, setup
+from rally_osic.lab import envfiles, families, procs, render, services, steps
 from rally_osic.lab.config import LabConfig
+from rally_osic.lab.families import infra
 from rally_osic.lab.services import Service
 
 
@@ -22,7 +24,9 @@ class LabError(Exception):
 
 
 def _say(message: str) -> None:
-    print(message, flush=True)
+    # One write: lines of parallel stops must not interleave.
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
 
 
 def _start_and_wait(service: Service, timeout: float | None = None) -> None:
@@ -30,14 +34,19 @@ def _start_and_wait(service: Service, timeout: float | None = None) -> None:
     pid = procs.running_pid(service)
     started = False
     if pid is None:
-        pid = procs.start(service)
+        try:
+            pid = procs.start(service)
+        except procs.NotRunnable as exc:
+            raise LabError(str(exc)) from exc
         started = True
     deadline = time.monotonic() + (timeout or service.start_timeout)
     reason = procs.wait_healthy(service, pid, deadline)
     if reason:
+        last = procs.tail(service.log_file, 1).strip()[:160]
         raise LabError(
-            f"{service.name} failed to start ({reason}); "
-            f"see {service.log_file}"
+            f"{service.name} failed to start ({reason}"
+            + (f"; last log line: {last}" if last else "")
+            + f"); see {service.log_file}"
         )
     if started:
         _say(f"started {service.name} (pid {pid})")
@@ -53,16 +62,92 @@ def _run_parallel(jobs: list) -> None:
                 raise exc
 
 
-def _check_ports(config: LabConfig, wanted: list[Service]) -> None:
+def listening_ports() -> set[int]:
+    """TCP ports with a listening socket in this network namespace.
+
+    A listener is a clash; a connection in TIME-WAIT from the lab's own
+    last run is not (a test bind fails on those).
+    """
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/net/{table}").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def check_ports(wanted: list[Service]) -> None:
     """Fail early if a port of a stopped service is taken by a stranger."""
+    taken = listening_ports()
     for service in wanted:
-        if service.port and procs.running_pid(service) is None:
-            busy, _ = procs.check_health(f"tcp://127.0.0.1:{service.port}", 1)
-            if busy:
+        if procs.running_pid(service) is not None:
+            continue
+        for port in filter(None, (service.port, *service.extra_ports)):
+            if port in taken:
                 raise LabError(
-                    f"port {service.port} of {service.name} is in use by "
-                    f"another process; stop it or use --port-offset"
+                    f"port {port} of {service.name} is in use by another "
+                    f"process; stop it or create the lab with another "
+                    f"--port-offset"
                 )
+
+
+class Run:
+    """What a family's setup and ready steps get: the lab being started."""
+
+    def __init__(self, config: LabConfig) -> None:
+        self.config = config
+        self.families = families.enabled(config)
+        self.table = services.by_name(config)
+        self._set_up = {f.name: threading.Event() for f in self.families}
+        self._failed: set[str] = set()
+
+    def setup(self, family) -> None:
+        try:
+            family.setup(self)
+        except BaseException:
+            self._failed.add(family.name)
+            raise
+        finally:
+            self._set_up[family.name].set()
+
+    def after(self, *names: str, timeout: float = 600) -> None:
+        """Wait until these families' setup has finished (in parallel
+        with this one's)."""
+        for name in names:
+            if not self._set_up[name].wait(timeout) or name in self._failed:
+                raise steps.SetupError(f"the set-up of {name} did not finish")
+
+    def start(self, name: str, timeout: float | None = None) -> None:
+        _start_and_wait(self.table[name], timeout)
+
+    def started_at(self, name: str) -> int | None:
+        return procs.running_pid(self.table[name])
+
+
+def _enable(config: LabConfig, wanted: list[str] | None) -> LabConfig:
+    if not wanted:
+        return config
+    try:
+        names = families.resolve(wanted)
+    except ValueError as exc:
+        raise LabError(str(exc)) from exc
+    merged = families.resolve([*config.families, *names])
+    if merged == config.families:
+        return config
+    added = set(merged) - set(config.families)
+    config = lab_config.save_families(config, merged)
+    table = services.by_name(config)
+    for family in families.all_families():
+        if family.name in added:
+            for name in family.reconfigures:
+                if procs.stop(table[name]):
+                    _say(f"stopped {name} (its configuration changes)")
+    return config
 
 
 def up(
@@ -70,6 +155,7 @@ def up(
     port_offset: int | None = None,
     venv_dir: Path | None = None,
     only: list[str] | None = None,
+    with_services: list[str] | None = None,
 ) -> LabConfig:
     started = time.monotonic()
     try:
@@ -83,16 +169,18 @@ def up(
         unknown = [name for name in only if name not in table]
         if unknown:
             raise LabError(f"unknown service(s): {', '.join(unknown)}")
-        if not setup.is_done(config, "resources"):
+        if not steps.is_done(config, "resources"):
             raise LabError("the lab is not set up; run 'lab up' first")
+        check_ports([table[name] for name in only])
         for name in only:
             _start_and_wait(table[name])
         return config
+    config = _enable(config, with_services)
     from keystoneauth1 import exceptions as ks_exceptions
 
     try:
-        _full_up(config, table)
-    except setup.SetupError as exc:
+        _full_up(Run(config))
+    except steps.SetupError as exc:
         raise LabError(str(exc)) from exc
     except ks_exceptions.ClientException as exc:
         raise LabError(
@@ -102,57 +190,49 @@ def up(
     return config
 
 
-def _full_up(config: LabConfig, table: dict[str, Service]) -> None:
+def _full_up(run: Run) -> None:
+    config, table = run.config, run.table
     started = time.monotonic()
 
     def phase(text: str) -> None:
-        setup.note(config, f"{time.monotonic() - started:6.1f} s {text}")
+        steps.note(config, f"{time.monotonic() - started:6.1f} s {text}")
 
-    _check_ports(config, list(table.values()))
-    setup.ensure_debian_packages(config)
+    check_ports(list(table.values()))
+    packages = tuple(
+        dict.fromkeys(p for f in run.families for p in f.debian_packages)
+    )
+    steps.ensure_debian_packages(config, packages)
     phase("Debian packages present")
-    setup.ensure_venvs(config)
+    venvs = list(dict.fromkeys(v for f in run.families for v in f.venvs))
+    steps.ensure_venvs(config, venvs)
     phase("venvs ready")
     render.render_all(config)
-    setup.init_mariadb(config)
+    infra.init_mariadb(config)
     for name in ("mariadb", "memcached", "epmd"):
         if procs.running_pid(table[name]) is None:
             _say(f"started {name} (pid {procs.start(table[name])})")
-
-    def rabbitmq() -> None:
-        _start_and_wait(table["epmd"])
-        _start_and_wait(table["rabbitmq"])
-
-    def keystone() -> None:
-        setup.sync_keystone(config)
-        _start_and_wait(table["keystone"])
-        setup.register_catalog(config)
-
     _start_and_wait(table["mariadb"])
     _start_and_wait(table["memcached"])
-    setup.create_databases(config)
+    wanted = render.databases(config)
+    missing = [db for db in wanted if not steps.is_done(config, f"db-{db}")]
+    if missing:  # CREATE ... IF NOT EXISTS: cheap, and safe to repeat
+        infra.create_databases(config, missing)
+    for database in missing:
+        steps.mark_done(config, f"db-{database}")
     phase("MariaDB and memcached up, databases created")
-    _run_parallel(
-        [
-            rabbitmq,
-            keystone,
-            lambda: setup.sync_nova(config),
-            lambda: setup.sync_glance_placement(config),
-            lambda: setup.sync_neutron(config),
-        ]
-    )
-    phase("schemas synced, RabbitMQ and Keystone up, catalog registered")
+    _run_parallel([lambda f=f: run.setup(f) for f in run.families])
+    phase("every family set up (schemas, catalog, rings, clusters)")
     rest = [s for s in table.values() if procs.running_pid(s) is None]
     for service in rest:
-        _say(f"started {service.name} (pid {procs.start(service)})")
+        try:
+            _say(f"started {service.name} (pid {procs.start(service)})")
+        except procs.NotRunnable as exc:
+            raise LabError(str(exc)) from exc
     _run_parallel([lambda s=s: _start_and_wait(s) for s in table.values()])
     phase("all services healthy")
-    if not setup.is_done(config, "resources"):
-        setup.create_resources(config)
-    setup.wait_for_hypervisors(
-        config, len(services.COMPUTE_HOSTS), timeout=120
-    )
-    phase("flavor and image present, both compute hosts in nova")
+    _run_parallel([lambda f=f: f.ready(run) for f in run.families])
+    steps.mark_done(config, "resources")
+    phase("every family ready (resources, hosts and agents registered)")
 
 
 def down(state_dir: Path, only: list[str] | None = None) -> list[str]:
@@ -169,16 +249,18 @@ def down(state_dir: Path, only: list[str] | None = None) -> list[str]:
             stopped.append(service.name)
             _say(f"stopped {service.name}")
 
-    # OpenStack services first, then what they use, epmd last: RabbitMQ
-    # starts a new "epmd -daemon" when its epmd goes away. Each phase in
-    # parallel (nova-compute alone takes about 10 s to shut down).
-    phases = (
-        [s for s in table.values() if s.kind == "openstack"],
-        [s for s in table.values() if s.kind == "infra" and s.name != "epmd"],
-        [table["epmd"]],
-    )
-    for phase in phases:
-        phase = [s for s in phase if s.name in names]
+    # OpenStack services first, then what they use, epmd and the
+    # namespaces' holders last: RabbitMQ starts a new "epmd -daemon" when
+    # its epmd goes away. Each phase in parallel (nova-compute alone takes
+    # about 10 s to shut down).
+    for kind in ("openstack", "infra", "last"):
+        if kind == "last" and not only:
+            for family in families.enabled(config):
+                for line in family.cleanup(config):
+                    _say(line)
+        phase = [
+            s for s in table.values() if s.kind == kind and s.name in names
+        ]
         if phase:
             _run_parallel([lambda s=s: stop(s) for s in phase])
     if "epmd" in names:
@@ -188,7 +270,7 @@ def down(state_dir: Path, only: list[str] | None = None) -> list[str]:
 
 def _stop_stray_epmd(config: LabConfig) -> None:
     """An epmd that this lab's RabbitMQ started by itself (see above)."""
-    rabbit_env = services.rabbitmq_env(config)
+    rabbit_env = infra.rabbitmq_env(config)
     wanted = {
         key: rabbit_env[key]
         for key in ("ERL_EPMD_PORT", "RABBITMQ_MNESIA_BASE")
@@ -214,10 +296,13 @@ def status(state_dir: Path, with_nova: bool = True) -> list[dict]:
         if pid is None:
             health, detail = False, "down"
         else:
-            health, detail = procs.check_health(service.health)
+            health, detail = procs.check_health(
+                service.health, pids=procs.service_pids(service, pid)
+            )
         rows.append(
             {
                 "name": service.name,
+                "family": service.family,
                 "pid": pid,
                 "port": service.port,
                 "healthy": health,
@@ -229,47 +314,19 @@ def status(state_dir: Path, with_nova: bool = True) -> list[dict]:
             }
         )
     if with_nova:
-        _add_nova_states(config, rows)
+        for family in families.enabled(config):
+            family.status(config, rows)
     return rows
 
 
-def _add_nova_states(config: LabConfig, rows: list[dict]) -> None:
-    """Nova's own view (service up/down) for its RPC services."""
-    try:
-        states = setup.compute_service_states(config)
-    except Exception as exc:  # noqa: BLE001 - status must not crash
-        states, error = {}, str(exc).splitlines()[0][:60]
-    else:
-        error = ""
-    hosts = dict(
-        zip(("nova-compute-1", "nova-compute-2"), services.COMPUTE_HOSTS)
-    )
-    for row in rows:
-        name = row["name"]
-        if (
-            not name.startswith(
-                ("nova-conductor", "nova-scheduler", "nova-compute")
-            )
-            or not row["pid"]
-        ):
-            continue
-        if name in hosts:
-            key = f"nova-compute@{hosts[name]}"
-        else:
-            key = next((k for k in states if k.startswith(f"{name}@")), "")
-        state = states.get(key)
-        if state:
-            row["healthy"] = state == "up"
-            row["detail"] = f"nova: {state}"
-        elif error:
-            row["detail"] = f"nova api: {error}"
-
-
 def format_status(rows: list[dict]) -> str:
-    lines = [f"{'SERVICE':16} {'PID':>7} {'PORT':>6} {'RSS MiB':>8}  HEALTH"]
+    width = max([16] + [len(row["name"]) for row in rows])
+    lines = [
+        f"{'SERVICE':{width}} {'PID':>7} {'PORT':>6} {'RSS MiB':>8}  HEALTH"
+    ]
     for row in rows:
         lines.append(
-            f"{row['name']:16} {row['pid'] or '-':>7} "
+            f"{row['name']:{width}} {row['pid'] or '-':>7} "
             f"{row['port'] or '-':>6} {row['rss_mib'] or '-':>8}  "
             f"{'ok' if row['healthy'] else 'FAIL'} ({row['detail']})"
         )
@@ -292,6 +349,11 @@ def _rally(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def write_env_files(config: LabConfig) -> dict[str, Path]:
     table = services.build(config)
+    groups = {
+        name: members
+        for family in families.enabled(config)
+        for name, members in family.groups(config).items()
+    }
     files = {
         "os-faults": config.state_dir / "os-faults.json",
         "os-faults-osic": config.state_dir / "os-faults-osic.json",
@@ -300,9 +362,11 @@ def write_env_files(config: LabConfig) -> dict[str, Path]:
         "openrc": config.state_dir / "openrc",
     }
     contents = {
-        "os-faults": envfiles.os_faults_config(config, table),
-        "os-faults-osic": envfiles.os_faults_osic_config(config, table),
-        "lab-services": envfiles.lab_services(config, table),
+        "os-faults": envfiles.os_faults_config(config, table, groups),
+        "os-faults-osic": envfiles.os_faults_osic_config(
+            config, table, groups
+        ),
+        "lab-services": envfiles.lab_services(config, table, groups),
         "rally-env": envfiles.rally_env_spec(config),
     }
     for key, value in contents.items():

@@ -110,8 +110,36 @@ def stop_pids(pids: list[int]) -> None:
         _signal(pid, signal.SIGTERM)
 
 
+class NotRunnable(Exception):
+    """A service cannot be started now (one line)."""
+
+
+def node_argv(service: Service) -> list[str]:
+    """The argv that starts ``service``: inside its node's namespaces."""
+    if service.enter is None:
+        return list(service.argv)
+    pidfile, match = service.enter
+    holder = read_pidfile(pidfile)
+    if not holder or not cmdline_matches(read_cmdline(holder), match):
+        raise NotRunnable(
+            f"{service.name} runs inside the lab's node namespaces, and "
+            f"their holder ({pidfile.stem}) is not running"
+        )
+    # nsenter execs the service: the PID is the service's.
+    return [
+        "nsenter",
+        f"--target={holder}",
+        "--mount",
+        "--uts",
+        "--net",
+        "--",
+        *service.argv,
+    ]
+
+
 def start(service: Service) -> int:
     """Start the service in its own session; write and return its PID."""
+    argv = node_argv(service)
     service.log_file.parent.mkdir(parents=True, exist_ok=True)
     service.pidfile.parent.mkdir(parents=True, exist_ok=True)
     env = clean_environment(service.env)
@@ -122,7 +150,7 @@ def start(service: Service) -> int:
         )
         log.flush()
         process = subprocess.Popen(
-            service.argv,
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -234,10 +262,61 @@ def _signal(pid: int, signum: int) -> None:
         pass
 
 
-def check_health(health: str, timeout: float = 2.0) -> tuple[bool, str]:
-    """(healthy, detail) for a ``tcp://h:p`` or ``http://...`` target."""
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def connected_to(pids: list[int], port: int) -> bool:
+    """True if one of ``pids`` has an established TCP connection to
+    ``port`` (in its own network namespace), as kolla's healthcheck_port
+    checks an RPC service's link to RabbitMQ."""
+    want = f":{port:04X}"
+    for pid in pids:
+        inodes = _socket_inodes(pid)
+        if not inodes:
+            continue
+        for table in ("tcp", "tcp6"):
+            try:
+                lines = Path(f"/proc/{pid}/net/{table}").read_text()
+            except OSError:
+                continue
+            for line in lines.splitlines()[1:]:
+                fields = line.split()
+                if (
+                    len(fields) > 9
+                    and fields[3] == "01"
+                    and fields[2].endswith(want)
+                    and int(fields[9]) in inodes
+                ):
+                    return True
+    return False
+
+
+def check_health(
+    health: str, timeout: float = 2.0, pids: list[int] | None = None
+) -> tuple[bool, str]:
+    """(healthy, detail) for a ``tcp://h:p``, ``http://...`` or
+    ``connected://h:p`` (one of ``pids`` holds a connection to it)
+    target."""
     if not health:
         return True, "process"
+    if health.startswith("connected://"):
+        port = int(health.rsplit(":", 1)[1])
+        if connected_to(pids or [], port):
+            return True, f"connected to :{port}"
+        return False, f"no connection to :{port}"
     if health.startswith("tcp://"):
         host, port = health[len("tcp://") :].rsplit(":", 1)
         try:
@@ -255,13 +334,26 @@ def check_health(health: str, timeout: float = 2.0) -> tuple[bool, str]:
         return False, f"http: {reason}"
 
 
+def _age(pid: int) -> float:
+    """Seconds since ``pid`` started."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2]
+        started = int(fields.split()[19]) / os.sysconf("SC_CLK_TCK")
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return uptime - started
+
+
 def wait_healthy(service: Service, pid: int, deadline: float) -> str:
     """Wait until healthy; return "" or a one-line reason for failing."""
     while True:
         if not _alive(pid):
             return "exited"
-        healthy, detail = check_health(service.health)
-        if healthy:
+        healthy, detail = check_health(
+            service.health, pids=service_pids(service, pid)
+        )
+        if healthy and _age(pid) >= service.settle:
             return ""
         if time.monotonic() >= deadline:
             return f"not healthy in time ({detail})"
@@ -286,7 +378,11 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def service_pids(service: Service, pid: int) -> list[int]:
+    """The service's leader and its session's workers (same match)."""
+    return sorted(set(_session_members({pid}, service.match)) | {pid})
+
+
 def tree_rss_kib(service: Service, pid: int) -> int:
     """RSS of the service's leader plus its session's workers."""
-    members = set(_session_members({pid}, service.match)) | {pid}
-    return sum(rss_kib(member) for member in members)
+    return sum(rss_kib(member) for member in service_pids(service, pid))

@@ -1,53 +1,62 @@
 """Configuration files of the lab, rendered from ``data/templates``.
 
-``render_all`` is idempotent: it rewrites the files from the settings and
-secrets in the state directory, and creates missing keys and directories
-but never replaces existing keys or data.
+``render_all`` is idempotent: it rewrites the files of every enabled
+family from the settings and secrets in the state directory, and creates
+missing keys and directories but never replaces existing keys or data.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import shutil
 import string
-import uuid
 from pathlib import Path
 
-from rally_osic.lab.config import HOST, REGION, LabConfig
-from rally_osic.lab.services import COMPUTE_HOSTS, DATA_DIR, _user
+from rally_osic.lab import families
+from rally_osic.lab.config import BASE_PORTS, HOST, REGION, LabConfig
+from rally_osic.lab.services import DATA_DIR, user
 
 TEMPLATES = DATA_DIR / "templates"
-SERVICE_USERS = ("glance", "placement", "nova", "neutron")
-DATABASES = (
-    "keystone",
-    "glance",
-    "placement",
-    "nova_api",
-    "nova_cell0",
-    "nova_cell1",
-    "neutron",
-)
 
 
-def authtoken(config: LabConfig, user: str) -> str:
+def databases(config: LabConfig) -> list[str]:
+    return [
+        name
+        for family in families.enabled(config)
+        for name in family.databases
+    ]
+
+
+def service_users(config: LabConfig) -> list[str]:
+    return [
+        name
+        for family in families.enabled(config)
+        for name in family.service_users
+    ]
+
+
+def memcached_servers(config: LabConfig) -> str:
+    return f"{HOST}:{config.port('memcached')}"
+
+
+def authtoken(config: LabConfig, user_name: str) -> str:
     return "\n".join(
         [
             f"www_authenticate_uri = {config.url('keystone')}",
             f"auth_url = {config.url('keystone')}",
-            f"memcached_servers = {HOST}:{config.port('memcached')}",
+            f"memcached_servers = {memcached_servers(config)}",
             "auth_type = password",
             "project_domain_name = Default",
             "user_domain_name = Default",
             "project_name = service",
-            f"username = {user}",
+            f"username = {user_name}",
             f"password = {config.secrets['service']}",
             f"region_name = {REGION}",
         ]
     )
 
 
-def service_auth(config: LabConfig, user: str) -> str:
+def service_auth(config: LabConfig, user_name: str) -> str:
     return "\n".join(
         [
             "auth_type = password",
@@ -55,7 +64,7 @@ def service_auth(config: LabConfig, user: str) -> str:
             "project_domain_name = Default",
             "user_domain_name = Default",
             "project_name = service",
-            f"username = {user}",
+            f"username = {user_name}",
             f"password = {config.secrets['service']}",
             f"region_name = {REGION}",
             "valid_interfaces = public",
@@ -67,7 +76,7 @@ def substitutions(config: LabConfig) -> dict[str, str]:
     values = {
         "host": HOST,
         "region": REGION,
-        "user": _user(),
+        "user": user(),
         "etc": str(config.etc),
         "run": str(config.run),
         "log": str(config.log),
@@ -75,14 +84,20 @@ def substitutions(config: LabConfig) -> dict[str, str]:
         "neutron_venv": str(config.neutron_venv),
         "transport_url": config.transport_url,
         "rabbit_password": config.secrets["rabbit"],
+        "metadata_secret": config.secrets["metadata"],
+        "memcached_servers": memcached_servers(config),
     }
     for name in ("mariadb", "memcached", "rabbitmq"):
         values[f"{name}_port"] = str(config.port(name))
-    for database in DATABASES:
+    for name in BASE_PORTS:
+        values[f"port_{name.replace('-', '_')}"] = str(config.port(name))
+    for database in databases(config):
         values[f"db_{database}"] = config.db_url(database)
-    for user in SERVICE_USERS:
-        values[f"authtoken_{user}"] = authtoken(config, user)
-        values[f"service_auth_{user}"] = service_auth(config, user)
+    for name in service_users(config):
+        values[f"authtoken_{name}"] = authtoken(config, name)
+        values[f"service_auth_{name}"] = service_auth(config, name)
+    for family in families.enabled(config):
+        values.update(family.substitutions(config))
     return values
 
 
@@ -90,72 +105,28 @@ def render_template(name: str, values: dict[str, str]) -> str:
     return string.Template((TEMPLATES / name).read_text()).substitute(values)
 
 
-# (template, destination relative to etc/)
-FILES = (
-    ("my.cnf", "mariadb/my.cnf"),
-    ("rabbitmq.conf", "rabbitmq/rabbitmq.conf"),
-    ("keystone.conf", "keystone/keystone.conf"),
-    ("glance-api.conf", "glance/glance-api.conf"),
-    ("placement.conf", "placement/placement.conf"),
-    ("nova.conf", "nova/nova.conf"),
-    ("neutron.conf", "neutron/neutron.conf"),
-    ("ml2_conf.ini", "neutron/ml2_conf.ini"),
-)
-
-
-def compute_node_uuid(host: str) -> str:
-    """The node UUID that fake.PredictableNodeUUIDDriver reports."""
-    return str(uuid.uuid5(uuid.NAMESPACE_DNS, host))
+def write(
+    config: LabConfig, template: str, destination: str, values: dict
+) -> Path:
+    path = config.etc / destination
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_template(template, values))
+    return path
 
 
 def fernet_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
-def _write_keys(repository: Path) -> None:
-    # What keystone-manage fernet_setup/credential_setup create, without
-    # two more keystone-manage runs: key 0 staged, key 1 primary.
-    repository.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for index in ("0", "1"):
-        key = repository / index
-        if not key.exists():
-            key.touch(mode=0o600)
-            key.write_text(fernet_key())
-
-
 def render_all(config: LabConfig) -> None:
-    values = substitutions(config)
-    for directory in (config.run, config.log, config.log / "rabbitmq"):
+    for directory in (config.run, config.log, config.data):
         directory.mkdir(parents=True, exist_ok=True)
-    for template, destination in FILES:
-        path = config.etc / destination
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_template(template, values))
-    rabbit_etc = config.etc / "rabbitmq"
-    (rabbit_etc / "enabled_plugins").write_text("[].\n")
-    (rabbit_etc / "env.conf").write_text("")
-    for index, host in enumerate(COMPUTE_HOSTS, start=1):
-        path = config.etc / "nova" / f"compute-{index}.conf"
-        path.write_text(
-            render_template(
-                "nova-compute.conf", {**values, "compute_host": host}
-            )
-        )
-        state_path = config.data / "nova" / host
-        (state_path / "instances").mkdir(parents=True, exist_ok=True)
-        # Written before the first start: nova-compute refuses to start
-        # when the node it finds does not match this file.
-        compute_id = state_path / "compute_id"
-        if not compute_id.exists():
-            compute_id.write_text(compute_node_uuid(host))
-    for sub in ("nova/lock", "neutron/lock", "rabbitmq", "glance/images"):
-        (config.data / sub).mkdir(parents=True, exist_ok=True)
-    _write_keys(config.etc / "keystone" / "fernet-keys")
-    _write_keys(config.etc / "keystone" / "credential-keys")
-    paste_files = (
-        (config.services_venv / "etc/nova/api-paste.ini", "nova"),
-        (config.services_venv / "etc/glance/glance-api-paste.ini", "glance"),
-    )
-    for source, service in paste_files:
-        if source.exists():
-            shutil.copyfile(source, config.etc / service / source.name)
+    values = substitutions(config)
+    for family in families.enabled(config):
+        family.render(config, values)
+
+
+def compute_node_uuid(host: str) -> str:
+    from rally_osic.lab.families import nova
+
+    return nova.compute_node_uuid(host)

@@ -20,22 +20,6 @@ from pathlib import Path
 from rally_osic.lab.config import HOST, LabConfig
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-MARIADBD = "/usr/sbin/mariadbd"
-MEMCACHED = "/usr/bin/memcached"
-EPMD = "/usr/bin/epmd"
-RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
-
-# (name, wsgi factory in data/osic_lab_wsgi.py, workers, threads)
-WEB_APIS = (
-    ("keystone", "keystone", 2, 4),
-    ("glance", "glance", 1, 8),
-    ("placement", "placement", 1, 8),
-    ("neutron", "neutron", 1, 8),
-    ("nova-api", "nova_api", 1, 8),
-)
-NOVA_WORKERS = ("nova-conductor", "nova-scheduler")
-COMPUTE_HOSTS = ("lab-compute-1", "lab-compute-2")
-
 _BRE_SPECIAL = re.compile(r"([\\.\[\]*^$])")
 
 
@@ -58,7 +42,19 @@ class Service:
     health: str = ""  # "http://..." (any status < 500), "tcp://h:p", ""
     env: dict = dataclasses.field(default_factory=dict)
     start_timeout: float = 60.0
-    kind: str = "openstack"  # "infra" | "openstack"
+    # A service without a health URL or port is healthy once its
+    # process has stayed up this long (a daemon that dies of a bad config
+    # does so within a second or two).
+    settle: float = 0.0
+    # "openstack" services stop first, then "infra", then "last" (epmd,
+    # the namespaces' holder).
+    kind: str = "openstack"
+    family: str = ""
+    # Other TCP ports it binds on 127.0.0.1 (checked for clashes).
+    extra_ports: tuple[int, ...] = ()
+    # Started inside the mount, UTS and network namespaces of the process
+    # named by this (pidfile, match) pair: a host node of the lab.
+    enter: tuple[Path, str] | None = None
 
     @property
     def grep(self) -> str:
@@ -67,24 +63,30 @@ class Service:
         return bre_escape(self.match)
 
 
-def _user() -> str:
+def user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
-def _venv_python(venv: Path) -> list[str]:
+def venv_python(venv: Path) -> list[str]:
     return [str(venv / "bin" / "python")]
 
 
 def web_api_argv(
-    config: LabConfig, name: str, factory: str, workers: int, threads: int
+    config: LabConfig,
+    name: str,
+    factory: str,
+    workers: int,
+    threads: int,
+    venv: Path | None = None,
+    port: int | None = None,
 ) -> tuple[str, ...]:
-    venv = config.neutron_venv if name == "neutron" else config.services_venv
+    venv = venv or config.services_venv
     return tuple(
-        _venv_python(venv)
+        venv_python(venv)
         + [
             str(venv / "bin" / "gunicorn"),
             "--bind",
-            f"{HOST}:{config.port(name)}",
+            f"{HOST}:{port or config.port(name)}",
             "--workers",
             str(workers),
             "--threads",
@@ -106,161 +108,65 @@ def web_api_argv(
     )
 
 
+def web_api(
+    config: LabConfig,
+    name: str,
+    factory: str,
+    workers: int = 1,
+    threads: int = 8,
+    venv: Path | None = None,
+    health_path: str = "/",
+    port_name: str | None = None,
+    **fields,
+) -> Service:
+    """A WSGI app under gunicorn, recognised by its own error log."""
+    log = config.log
+    port_name = port_name or name
+    return Service(
+        name=name,
+        argv=web_api_argv(
+            config,
+            name,
+            factory,
+            workers,
+            threads,
+            venv,
+            port=config.port(port_name),
+        ),
+        match=f"error-logfile {log / name}.log",
+        log_file=log / f"{name}.log",
+        pidfile=config.run / f"{name}.pid",
+        port=config.port(port_name),
+        health=config.url(port_name, health_path),
+        env={"OSIC_LAB_ETC": str(config.etc)},
+        **fields,
+    )
+
+
+def command(
+    config: LabConfig, name: str, argv: tuple[str, ...], match: str, **fields
+) -> Service:
+    """A service with the lab's usual log and pidfile paths."""
+    return Service(
+        name=name,
+        argv=argv,
+        match=match,
+        log_file=config.log / f"{name}.log",
+        pidfile=config.run / f"{name}.pid",
+        **fields,
+    )
+
+
 def build(config: LabConfig) -> list[Service]:
-    """All services, in start order."""
-    etc, run, log = config.etc, config.run, config.log
+    """Every service of the lab's enabled families, in start order."""
+    from rally_osic.lab import families
 
-    def common(name: str) -> dict:
-        return {
-            "name": name,
-            "log_file": log / f"{name}.log",
-            "pidfile": run / f"{name}.pid",
-        }
-
-    services = []
-    my_cnf = etc / "mariadb" / "my.cnf"
-    services.append(
-        Service(
-            argv=(MARIADBD, f"--defaults-file={my_cnf}"),
-            match=f"mariadbd --defaults-file={my_cnf}",
-            port=config.port("mariadb"),
-            health=f"tcp://{HOST}:{config.port('mariadb')}",
-            kind="infra",
-            **common("mariadb"),
-        )
-    )
-    # -P is only used with -d; here it makes the command line unique.
-    memcached_argv = [
-        MEMCACHED,
-        "-P",
-        str(run / "memcached.pid"),
-        "-l",
-        HOST,
-        "-p",
-        str(config.port("memcached")),
-        "-U",
-        "0",
-        "-m",
-        "64",
-        "-c",
-        "1024",
+    return [
+        service
+        for family in families.enabled(config)
+        for service in family.services(config)
     ]
-    if os.geteuid() == 0:
-        memcached_argv += ["-u", _user()]
-    services.append(
-        Service(
-            argv=tuple(memcached_argv),
-            match=f"memcached -P {run / 'memcached.pid'}",
-            port=config.port("memcached"),
-            health=f"tcp://{HOST}:{config.port('memcached')}",
-            kind="infra",
-            **common("memcached"),
-        )
-    )
-    epmd_argv = (EPMD, "-port", str(config.port("epmd")), "-address", HOST)
-    services.append(
-        Service(
-            argv=epmd_argv,
-            match=" ".join(epmd_argv),
-            port=config.port("epmd"),
-            health=f"tcp://{HOST}:{config.port('epmd')}",
-            kind="infra",
-            **common("epmd"),
-        )
-    )
-    rabbit_dir = config.data / "rabbitmq"
-    services.append(
-        Service(
-            argv=(RABBITMQ_SERVER,),
-            # The script execs the Erlang VM, whose command line carries
-            # this marker (an Erlang user flag, see rabbitmq_env).
-            match=f"osic_lab {rabbit_dir}",
-            port=config.port("rabbitmq"),
-            health=f"tcp://{HOST}:{config.port('rabbitmq')}",
-            env=rabbitmq_env(config),
-            start_timeout=60.0,
-            kind="infra",
-            **common("rabbitmq"),
-        )
-    )
-    for name, factory, workers, threads in WEB_APIS:
-        argv = web_api_argv(config, name, factory, workers, threads)
-        services.append(
-            Service(
-                argv=argv,
-                match=f"error-logfile {log / name}.log",
-                port=config.port(name),
-                health=config.url(name, "/"),
-                env=api_env(config, name),
-                **common(name),
-            )
-        )
-    nova_conf = etc / "nova" / "nova.conf"
-    for name in NOVA_WORKERS:
-        argv = (
-            *_venv_python(config.services_venv),
-            str(config.services_venv / "bin" / name),
-            "--config-file",
-            str(nova_conf),
-        )
-        services.append(
-            Service(
-                argv=argv,
-                match=f"{name} --config-file {nova_conf}",
-                **common(name),
-            )
-        )
-    for index, _host in enumerate(COMPUTE_HOSTS, start=1):
-        host_conf = etc / "nova" / f"compute-{index}.conf"
-        argv = (
-            *_venv_python(config.services_venv),
-            str(config.services_venv / "bin" / "nova-compute"),
-            "--config-file",
-            str(nova_conf),
-            "--config-file",
-            str(host_conf),
-        )
-        services.append(
-            Service(
-                argv=argv,
-                match=f"config-file {host_conf}",
-                **common(f"nova-compute-{index}"),
-            )
-        )
-    return services
 
 
 def by_name(config: LabConfig) -> dict[str, Service]:
     return {service.name: service for service in build(config)}
-
-
-def rabbitmq_env(config: LabConfig) -> dict:
-    rabbit_dir = config.data / "rabbitmq"
-    return {
-        "HOME": str(rabbit_dir),  # the Erlang cookie lives there
-        "RABBITMQ_NODENAME": config.rabbit_node,
-        "RABBITMQ_NODE_IP_ADDRESS": HOST,
-        "RABBITMQ_NODE_PORT": str(config.port("rabbitmq")),
-        "RABBITMQ_DIST_PORT": str(config.port("rabbitmq-dist")),
-        "ERL_EPMD_PORT": str(config.port("epmd")),
-        "ERL_EPMD_ADDRESS": HOST,
-        "RABBITMQ_CONFIG_FILE": str(config.etc / "rabbitmq" / "rabbitmq"),
-        "RABBITMQ_CONF_ENV_FILE": str(config.etc / "rabbitmq" / "env.conf"),
-        "RABBITMQ_ENABLED_PLUGINS_FILE": str(
-            config.etc / "rabbitmq" / "enabled_plugins"
-        ),
-        "RABBITMQ_MNESIA_BASE": str(rabbit_dir / "mnesia"),
-        "RABBITMQ_LOG_BASE": str(config.log / "rabbitmq"),
-        "RABBITMQ_PID_FILE": str(rabbit_dir / "beam.pid"),
-        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": (
-            f"-start_epmd false -kernel inet_dist_use_interface {{127,0,0,1}}"
-            f" -osic_lab {rabbit_dir}"
-        ),
-        # Makes the script exec the VM instead of supervising it, so the
-        # PID the lab records is the broker's.
-        "RUNNING_UNDER_SYSTEMD": "true",
-    }
-
-
-def api_env(config: LabConfig, name: str) -> dict:
-    return {"OSIC_LAB_ETC": str(config.etc)}

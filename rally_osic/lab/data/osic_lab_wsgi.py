@@ -60,3 +60,20 @@ def neutron():
     # first concurrent requests after a restart were denied (403).
     policy.init()
     return api.application
+
+
+def cinder():
+    etc = _prepare("cinder-api")
+    sys.argv += ["--config-file", f"{etc}/cinder/cinder.conf"]
+    from cinder.wsgi import api
+
+    return api.application
+
+
+def nova_metadata():
+    etc = _prepare("nova-api-metadata")
+    os.environ["OS_NOVA_CONFIG_DIR"] = f"{etc}/nova"
+    os.environ["OS_NOVA_CONFIG_FILES"] = "api-paste.ini;nova.conf"
+    from nova.wsgi import metadata
+
+    return metadata.application

@@ -31,11 +31,15 @@ def test_status_reports_every_service_healthy(lab):
     result = lab.cli("status", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
-    assert set(rows) == {
+    config = lab_config.load(lab.state_dir)
+    # The core, plus the optional families an earlier test enabled
+    # (test_e2e_services.py: lab up --services all).
+    assert set(rows) == {s.name for s in services.build(config)}
+    assert {
         "mariadb", "memcached", "epmd", "rabbitmq", "keystone", "glance",
         "placement", "neutron", "nova-api", "nova-conductor",
         "nova-scheduler", "nova-compute-1", "nova-compute-2",
-    }  # fmt: skip
+    } <= set(rows)  # fmt: skip
     for name, row in rows.items():
         assert row["healthy"] and row["pid"], (name, row)
     assert rows["nova-compute-2"]["detail"] == "nova: up"
@@ -158,6 +162,15 @@ def test_down_stops_only_its_processes(lab):
             assert procs.find_by_cmdline(service.match) == [], service.name
             assert not service.pidfile.exists(), service.name
         assert decoy.poll() is None, "lab down killed a stranger"
+        # Nor anything the services started themselves (the agents'
+        # dnsmasq and haproxy, privsep helpers): no process left names
+        # the lab's state, but the decoy.
+        left = [
+            pid
+            for pid in procs.find_by_cmdline(str(config.state_dir))
+            if pid != decoy.pid
+        ]
+        assert left == [], [procs.read_cmdline(pid) for pid in left]
         status = lab.cli("status", "--json")
         assert status.returncode == 3
         assert not any(row["pid"] for row in json.loads(status.stdout))

@@ -289,3 +289,45 @@ def test_hook_check_reads_a_config_given_in_the_hook(tmp_path):
     path.write_text(json.dumps(config))
     with pytest.raises(osf.FaultConfigError, match="'cloud_management' is"):
         hookrun.check({"action": good, "config_file": str(path)})
+
+
+def test_connected_port_is_part_of_health():
+    # An RPC service is healthy only while linked to its broker.
+    base = {"pids": [7], "connected": True}
+    assert timeline.is_healthy(base)
+    assert not timeline.is_healthy({"pids": [7], "connected": False})
+    tl = timeline.Timeline(baseline=base, triggered_at=10.0)
+    tl.feed(10.1, {"pids": []})
+    tl.feed(11.0, {"pids": [8], "connected": False})  # up, not linked yet
+    assert not tl.recovered
+    tl.feed(12.5, {"pids": [8], "connected": True})
+    assert tl.healthy_at == 12.5 and tl.effect == "process gone"
+    target = tg.ServiceTarget.from_args(
+        "agent", {"cmdline": ["x"], "connected_port": 5672}
+    )
+    assert target.spec()["connected_port"] == 5672
+
+
+def test_probe_sees_a_real_established_connection():
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        assert not probe.connected([os.getpid()], port)
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        try:
+            assert probe.connected([os.getpid()], port)
+            obs = probe.observe(
+                {"pids": [os.getpid()], "connected_port": port}
+            )
+            assert obs["connected"] is True
+        finally:
+            client.close()
+            accepted.close()
+        assert not probe.connected([os.getpid()], port)
+    finally:
+        server.close()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rally_osic.lab import config as lab_config
-from rally_osic.lab import render
+from rally_osic.lab import families, render
 
 
 @pytest.fixture
@@ -36,9 +36,10 @@ def test_a_missing_lab_is_reported(tmp_path):
 
 def test_render_all_substitutes_every_placeholder(lab):
     render.render_all(lab)
-    for _template, destination in render.FILES:
-        text = (lab.etc / destination).read_text()
-        assert "${" not in text, destination
+    for family in families.enabled(lab):
+        for _template, destination in family.templates:
+            text = (lab.etc / destination).read_text()
+            assert "${" not in text, destination
     nova = configparser.ConfigParser(interpolation=None)
     nova.read(lab.etc / "nova" / "nova.conf")
     assert nova["DEFAULT"]["compute_driver"] == (

@@ -110,16 +110,16 @@ def test_services_do_not_inherit_openstack_variables(monkeypatch):
 
 def test_without_root_the_exact_apt_command_is_printed(monkeypatch, tmp_path):
     from rally_osic.lab import config as lab_config
-    from rally_osic.lab import setup
+    from rally_osic.lab import steps
 
     config = lab_config.load(tmp_path / "lab", create=True)
-    monkeypatch.setattr(setup.shutil, "which", lambda name: "/usr/bin/x")
+    monkeypatch.setattr(steps.shutil, "which", lambda name: "/usr/bin/x")
     monkeypatch.setattr(
-        setup, "missing_debian_packages", lambda: ["memcached"]
+        steps, "missing_debian_packages", lambda packages: ["memcached"]
     )
-    monkeypatch.setattr(setup.os, "geteuid", lambda: 1000)
-    with pytest.raises(setup.SetupError) as error:
-        setup.ensure_debian_packages(config)
+    monkeypatch.setattr(steps.os, "geteuid", lambda: 1000)
+    with pytest.raises(steps.SetupError) as error:
+        steps.ensure_debian_packages(config, ("memcached",))
     assert str(error.value) == (
         "missing Debian packages; as root run: apt-get -o "
         "DPkg::Lock::Timeout=600 install -y --no-install-recommends "

@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 
 from rally_osic.lab import config as lab_config
-from rally_osic.lab import envfiles, services
+from rally_osic.lab import envfiles, families, services
 
 
 @pytest.fixture
@@ -17,6 +17,15 @@ def lab(tmp_path):
 @pytest.fixture
 def table(lab):
     return services.build(lab)
+
+
+@pytest.fixture
+def groups(lab):
+    return {
+        name: members
+        for family in families.enabled(lab)
+        for name, members in family.groups(lab).items()
+    }
 
 
 def _cmdline(service):
@@ -77,11 +86,11 @@ def test_ports_follow_the_offset(tmp_path):
     assert "--bind" in services.by_name(lab)["neutron"].argv
 
 
-def test_os_faults_config_is_valid(lab, table):
+def test_os_faults_config_is_valid(lab, table, groups):
     import os_faults
     from os_faults.drivers.services import process
 
-    config = envfiles.os_faults_config(lab, table)
+    config = envfiles.os_faults_config(lab, table, groups)
     jsonschema.validate(config, os_faults.CONFIG_SCHEMA)
     assert config["cloud_management"] == {"driver": "universal"}
     assert config["node_discover"]["args"][0]["ip"] == "127.0.0.1"
@@ -93,7 +102,7 @@ def test_os_faults_config_is_valid(lab, table):
         )
         assert not described["args"]["grep"].startswith("-"), name
         assert f"--only {name}" in described["args"]["start_cmd"] or (
-            name in envfiles.GROUPS
+            name in groups
         )
     # The aggregate service matches both computes and nothing else.
     grep = config["services"]["nova-compute"]["args"]["grep"]

@@ -125,6 +125,21 @@ FAULT_TEMPLATES = {
         "nova-conductor",
         "kill",
     ),
+    "cinder_kill_cinder_api.yaml": (
+        "CinderVolumes.list_volumes",
+        "cinder-api",
+        "kill",
+    ),
+    "swift_kill_swift_proxy.yaml": (
+        "SwiftObjects.create_container_and_object_then_delete_all",
+        "swift-proxy-server",
+        "kill",
+    ),
+    "neutron_kill_dhcp_agent.yaml": (
+        "NeutronNetworks.list_agents",
+        "neutron-dhcp-agent",
+        "kill",
+    ),
 }
 
 

@@ -1,0 +1,187 @@
+"""Every service family of the lab: exact, unique targets and a health
+check for each (no processes)."""
+
+import subprocess
+
+import jsonschema
+import pytest
+
+from rally_osic.faults import targets as tg
+from rally_osic.lab import config as lab_config
+from rally_osic.lab import envfiles, families, render, services
+
+
+@pytest.fixture
+def full_lab(tmp_path):
+    config = lab_config.load(tmp_path / "lab", port_offset=24000, create=True)
+    return lab_config.save_families(config, families.resolve(["all"]))
+
+
+def _cmdline(service):
+    text = " ".join(service.argv)
+    if service.name == "rabbitmq":
+        text += " " + service.env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]
+    return text
+
+
+def _groups(config):
+    return {
+        name: members
+        for family in families.enabled(config)
+        for name, members in family.groups(config).items()
+    }
+
+
+def test_optional_families_and_what_they_require():
+    assert families.resolve(["cinder"]) == ("ceph", "cinder")
+    assert families.resolve(["neutron-agents"]) == (
+        "nova-extra",
+        "neutron-agents",
+    )
+    assert set(families.resolve(["all"])) == set(families.optional_names())
+    with pytest.raises(ValueError, match="unknown service family 'cindr'"):
+        families.resolve(["cindr"])
+
+
+def test_a_default_lab_runs_only_the_core(tmp_path):
+    config = lab_config.load(tmp_path / "core", create=True)
+    names = {s.family for s in services.build(config)}
+    assert names == {"infra", "keystone", "glance", "placement", "nova"} | {
+        "neutron"
+    }
+
+
+def test_the_families_are_kept_in_lab_json(full_lab):
+    again = lab_config.load(full_lab.state_dir)
+    assert again.families == full_lab.families
+    assert "swift_hash" in again.secrets
+
+
+def test_every_service_of_every_family_is_an_exact_target(full_lab):
+    table = services.build(full_lab)
+    assert len(table) == len({s.name for s in table}) == 49
+    for service in table:
+        assert str(full_lab.state_dir) in service.match or (
+            str(service.port) in service.match
+        ), service.name
+        text = _cmdline(service)
+        assert service.match in text, service.name
+        for other in table:
+            if other is not service:
+                assert service.match not in _cmdline(other), (
+                    service.name,
+                    other.name,
+                )
+
+
+def test_the_study_daemons_are_there(full_lab):
+    names = {s.name for s in services.build(full_lab)}
+    for daemon in (
+        "swift-object-auditor",
+        "swift-object-replicator",
+        "swift-object-updater",
+        "swift-object-expirer",
+        "swift-container-auditor",
+        "swift-container-replicator",
+        "swift-container-updater",
+        "swift-container-sync",
+        "swift-container-reconciler",
+        "swift-account-auditor",
+        "swift-account-reaper",
+        "swift-account-replicator",
+        "swift-proxy-server",
+        "neutron-l3-agent",
+        "neutron-dhcp-agent",
+        "neutron-metadata-agent",
+        "neutron-metering-agent",
+        "neutron-openvswitch-agent",
+        "nova-api-metadata",
+        "nova-novncproxy",
+        "nova-spicehtml5proxy",
+        "nova-serialproxy",
+        "cinder-api",
+        "cinder-scheduler",
+        "cinder-volume",
+    ):
+        assert daemon in names
+
+
+def test_ports_are_unique_and_follow_the_offset(full_lab):
+    table = services.build(full_lab)
+    ports = [p for s in table for p in (s.port, *s.extra_ports) if p]
+    assert len(ports) == len(set(ports))
+    assert all(p > 24000 for p in ports)
+    by_name = {s.name: s for s in table}
+    assert by_name["swift-proxy-server"].port == 32080
+    assert by_name["cinder-api"].port == 32776
+    assert by_name["ceph-mon"].port == 30789
+    assert by_name["ceph-osd"].extra_ports[0] == 30800
+
+
+def test_both_os_faults_configs_cover_every_service(full_lab):
+    import os_faults
+    from os_faults.drivers.services import process
+
+    table = services.build(full_lab)
+    groups = _groups(full_lab)
+    stock = envfiles.os_faults_config(full_lab, table, groups)
+    jsonschema.validate(stock, os_faults.CONFIG_SCHEMA)
+    osic = envfiles.os_faults_osic_config(full_lab, table, groups)
+    targets = set(envfiles.NOT_FAULT_TARGETS)
+    for service in table:
+        if service.name in targets:
+            continue
+        args = stock["services"][service.name]["args"]
+        jsonschema.validate(args, process.ServiceAsProcess.CONFIG_SCHEMA)
+        exact = osic["services"][service.name]["args"]
+        target = tg.ServiceTarget.from_args(service.name, exact)
+        # A health check for the hook: an HTTP URL, a listening port, the
+        # link to RabbitMQ, or (a daemon without any) its process alive.
+        assert (
+            target.health_url
+            or target.port
+            or target.connected_port
+            or service.settle > 0
+        ), service.name
+        assert exact["start_cmd"] and exact["stop_cmd"], service.name
+    grep = stock["services"]["swift-background"]["args"]["grep"]
+    matched = [
+        s.name
+        for s in table
+        if subprocess.run(
+            ["grep", grep], input=_cmdline(s), text=True, capture_output=True
+        ).returncode
+        == 0
+    ]
+    assert sorted(matched) == sorted(groups["swift-background"])
+    assert len(matched) == 12
+
+
+def test_rpc_services_are_healthy_when_linked_to_rabbitmq(full_lab):
+    by_name = services.by_name(full_lab)
+    port = full_lab.port("rabbitmq")
+    for name in ("cinder-volume", "neutron-dhcp-agent", "neutron-rpc-server"):
+        assert by_name[name].health == f"connected://127.0.0.1:{port}"
+
+
+def test_agents_run_inside_the_network_node(full_lab):
+    by_name = services.by_name(full_lab)
+    node = by_name["lab-network-node"]
+    for name in ("neutron-l3-agent", "ovs-vswitchd", "neutron-dhcp-agent"):
+        assert by_name[name].enter == (node.pidfile, node.match)
+    assert by_name["neutron-rpc-server"].enter is None
+    assert node.kind == "last"
+
+
+def test_every_template_renders(full_lab):
+    render.render_all(full_lab)
+    for family in families.enabled(full_lab):
+        for _template, destination in family.templates:
+            text = (full_lab.etc / destination).read_text()
+            assert "${" not in text, destination
+    ml2 = (full_lab.etc / "neutron" / "ml2_conf.ini").read_text()
+    assert "mechanism_drivers = openvswitch,osic_lab_bind_all" in ml2
+    assert "hosts = lab-compute-1,lab-compute-2" in ml2
+    ceph = (full_lab.etc / "ceph" / "ceph.conf").read_text()
+    assert "ms_bind_port_min = 30800" in ceph
+    assert "ms_bind_port_max = 30815" in ceph
