@@ -81,8 +81,48 @@ def listening_ports() -> set[int]:
     return ports
 
 
+RESERVED_PORTS = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
+
+
+def reserve_ports(ports: set[int], reserved: Path = RESERVED_PORTS) -> None:
+    """Keep the kernel from handing the lab's ports out as the local port
+    of outgoing connections.
+
+    With a port offset, some of the lab's ports (RabbitMQ's distribution
+    port above all) fall in the ephemeral range, where any client
+    connection of the machine may hold one at the moment the service
+    binds it: an occasional "address in use" at start. The reservation
+    only narrows the ephemeral range; ports already reserved stay so.
+    Without the right to write it (not root), nothing changes.
+    """
+    try:
+        current = reserved.read_text().strip()
+    except OSError:
+        return
+    have = set()
+    for part in filter(None, current.split(",")):
+        low, _, high = part.partition("-")
+        have.update(range(int(low), int(high or low) + 1))
+    missing = sorted(set(ports) - have)
+    if not missing:
+        return
+    text = ",".join(filter(None, [current, *map(str, missing)]))
+    try:
+        reserved.write_text(text + "\n")
+    except OSError:
+        pass
+
+
 def check_ports(wanted: list[Service]) -> None:
     """Fail early if a port of a stopped service is taken by a stranger."""
+    reserve_ports(
+        {
+            port
+            for service in wanted
+            for port in (service.port, *service.extra_ports)
+            if port
+        }
+    )
     taken = listening_ports()
     for service in wanted:
         if procs.running_pid(service) is not None:

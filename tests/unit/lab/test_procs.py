@@ -205,3 +205,15 @@ def test_stop_finds_workers_orphaned_by_a_kill_of_their_master(tmp_path):
     finally:
         decoy.kill()
         decoy.wait()
+
+
+def test_lab_ports_are_reserved_from_the_ephemeral_range(tmp_path):
+    from rally_osic.lab import lab
+
+    reserved = tmp_path / "ip_local_reserved_ports"
+    reserved.write_text("8000-8002,9000\n")
+    lab.reserve_ports({8001, 35672, 35673}, reserved)
+    assert reserved.read_text() == "8000-8002,9000,35672,35673\n"
+    lab.reserve_ports({35672}, reserved)  # already there: unchanged
+    assert reserved.read_text() == "8000-8002,9000,35672,35673\n"
+    lab.reserve_ports({1}, tmp_path / "missing")  # not writable: no error
