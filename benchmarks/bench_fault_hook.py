@@ -26,6 +26,7 @@ import threading
 import time
 
 from rally_osic.faults import engine, osf
+from rally_osic.faults import spec as specs
 
 
 def free_port():
@@ -193,7 +194,7 @@ def main(argv=None):
                         }
                         rec = engine.run_fault(
                             cfg,
-                            engine.parse_sentence(
+                            specs.parse_sentence(
                                 "kill memcached service on one node"
                             ),
                             recover_within=0.5,

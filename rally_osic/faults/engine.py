@@ -10,254 +10,23 @@ timestamp (epoch seconds) and the verdict; it raises :class:`FaultError`
 from __future__ import annotations
 
 import dataclasses
-import json
 import queue
-import re
-import shlex
-import threading
 import time
-import urllib.error
-import urllib.request
 
 from rally_osic import faultclock
+from rally_osic.faults import cloud as cloud_mod
 from rally_osic.faults import osf
 from rally_osic.faults import targets as tg
 from rally_osic.faults import timeline as tl_mod
 from rally_osic.faults import transport as tr
-
-NODE_ACTIONS = ("reboot", "poweroff", "poweron", "reset", "stress")
-STRESS_TARGETS = {
-    "cpu": "--cpu {workers} --cpu-load 100",
-    "memory": "--vm {workers} --vm-bytes {size}",
-    "disk": "--hdd {workers} --hdd-bytes {size} --temp-path {temp_path}",
-}
-# stress-ng sizes per worker: --vm-bytes, --hdd-bytes
-STRESS_DEFAULT_SIZE = {"memory": "50%", "disk": "256M"}
-STRESS_SIZE_RE = re.compile(r"^[0-9]+[bBkKmMgG%]?$")
-POLL = 0.02
-
-
-class FaultError(Exception):
-    """Bad input or an unreachable node (one line)."""
-
-
-@dataclasses.dataclass
-class FaultSpec:
-    action: str
-    service: str | None = None
-    nodes: object = "all"  # "one" | "all" | [names]
-    seconds: float | None = None
-    stress: str | None = None
-    workers: int = 1
-    sentence: str | None = None
-    size: str | None = None  # stress-ng --vm-bytes / --hdd-bytes
-    temp_path: str | None = None  # stress-ng --temp-path (disk)
-
-    def describe(self) -> str:
-        if self.sentence:
-            return self.sentence
-        what = (
-            f"{self.action} {self.service} service"
-            if self.service
-            else (
-                f"{self.action}" + (f" {self.stress}" if self.stress else "")
-            )
-        )
-        nodes = (
-            self.nodes if isinstance(self.nodes, str) else ",".join(self.nodes)
-        )
-        extra = f" for {self.seconds:g} s" if self.seconds else ""
-        return f"{what} on {nodes} node(s){extra}"
-
-
-def parse_sentence(sentence: str) -> FaultSpec:
-    """An os-faults human-API sentence as a FaultSpec."""
-    from os_faults.api import human
-
-    text = sentence.lower().strip()
-    for pattern in human.PATTERNS:
-        m = re.search(pattern, text)
-        if m:
-            break
-    else:
-        raise FaultError(f"cannot parse fault sentence {sentence!r}")
-    g = m.groupdict()
-    action = g["action"].replace(" ", "_")
-    node = g.get("node")
-    if node in human.RANDOMNESS:
-        nodes: object = "one"
-    elif node and node not in human.ANYTHING:
-        nodes = [node]
-    else:
-        nodes = "all"
-    duration = float(g["duration"]) if g.get("duration") else None
-    if g.get("container"):
-        raise FaultError("container sentences are not supported; use osic")
-    if action in NODE_ACTIONS:
-        if action == "stress" and not g.get("target"):
-            raise FaultError(f"stress needs a target: {sentence!r}")
-        return FaultSpec(
-            action=action,
-            service=g.get("service"),
-            nodes=nodes,
-            seconds=duration,
-            stress=g.get("target"),
-            sentence=sentence,
-        )
-    return FaultSpec(
-        action=action,
-        service=g.get("service"),
-        nodes=nodes,
-        seconds=duration,
-        sentence=sentence,
-    )
-
-
-def check_spec(spec: FaultSpec) -> FaultSpec:
-    """``spec`` if it can run; else :class:`FaultError` with the reason.
-
-    Only what can be told without the cloud, so that ``rally task
-    validate`` and the hook at run time say the same thing.
-    """
-    if spec.action in NODE_ACTIONS:
-        if spec.action == "stress":
-            if not spec.stress:
-                raise FaultError(
-                    f"stress needs a kind: {', '.join(STRESS_TARGETS)}"
-                )
-            if spec.stress not in STRESS_TARGETS:
-                raise FaultError(
-                    f"unknown stress target {spec.stress!r} "
-                    f"(one of {', '.join(STRESS_TARGETS)})"
-                )
-            if not spec.seconds or spec.seconds <= 0:
-                raise FaultError("stress needs a duration (seconds > 0)")
-            size = spec.size or STRESS_DEFAULT_SIZE.get(spec.stress, "")
-            if size and not STRESS_SIZE_RE.match(size):
-                raise FaultError(f"bad stress size {size!r} (e.g. 64M, 10%)")
-    elif spec.action in tg.SERVICE_ACTIONS:
-        if not spec.service:
-            raise FaultError("no service named in the fault")
-    else:
-        supported = ", ".join((*tg.SERVICE_ACTIONS, *NODE_ACTIONS))
-        raise FaultError(
-            f"action {spec.action!r} is not supported (one of {supported})"
-        )
-    if spec.nodes not in ("one", "all") and not (
-        isinstance(spec.nodes, list | tuple)
-        and spec.nodes
-        and all(isinstance(n, str) and n for n in spec.nodes)
-    ):
-        raise FaultError(
-            f"nodes must be 'one', 'all' or a list of node names, not "
-            f"{spec.nodes!r}"
-        )
-    return spec
-
-
-# ------------------------------------------------------------- watching
-
-
-class Watcher:
-    """Streams probe observations of one target on one node."""
-
-    def __init__(self, transport, spec, max_seconds, sink, key):
-        self.transport = transport
-        self.key = key
-        self.sink = sink
-        cmd = transport.python_probe_command(
-            ["watch", json.dumps(spec), str(POLL), str(max_seconds)]
-        )
-        self.proc = transport.popen(cmd, input_text=tr.probe_source())
-        self.local = isinstance(transport, tr.LocalTransport)
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self):
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            recv = time.time()
-            try:
-                obs = json.loads(line)
-            except ValueError:
-                continue
-            if "hb" in obs:
-                continue
-            node_t = obs.pop("t")
-            # Same clock locally; over SSH trust our clock, not the node's.
-            self.sink.put((node_t if self.local else recv, self.key, obs))
-
-    def stop(self):
-        import os
-        import signal
-
-        # The watcher runs in its own session: end the whole group (the
-        # shell, python3, or the ssh client), nothing else.
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except Exception:
-            self.proc.kill()
-            self.proc.wait()
-        self.thread.join(timeout=5)
-        for f in (self.proc.stdout, self.proc.stderr):
-            if f:
-                f.close()
-
-
-class Checker:
-    """Controller-side checks: health URL and TCP reachability."""
-
-    def __init__(self, key, sink, health_url=None, host=None, port=None):
-        self.key, self.sink = key, sink
-        self.health_url, self.host, self.port = health_url, host, port
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def check(self) -> dict:
-        obs = {}
-        if self.health_url:
-            obs["health_ok"] = health_ok(self.health_url)
-        if self.host and self.port:
-            obs["reachable"] = reachable(self.host, self.port)
-        return obs
-
-    def start(self):
-        self.thread.start()
-
-    def _loop(self):
-        while not self._stop.wait(0.1):
-            self.sink.put((time.time(), self.key, self.check()))
-
-    def stop(self):
-        self._stop.set()
-        self.thread.join(timeout=5)
-
-
-def health_ok(url: str, timeout: float = 1.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status < 500
-    except urllib.error.HTTPError as exc:
-        return exc.code < 500
-    except (OSError, ValueError):
-        return False
-
-
-def reachable(host: str, port: int, timeout: float = 0.3) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-# ---------------------------------------------------------------- runner
+from rally_osic.faults.nodefaults import run_node_fault
+from rally_osic.faults.spec import (
+    NODE_ACTIONS,
+    FaultError,
+    FaultSpec,
+    check_spec,
+)
+from rally_osic.faults.watch import Checker, Watcher
 
 
 @dataclasses.dataclass
@@ -268,25 +37,6 @@ class NodeRun:
     timeline: tl_mod.Timeline
     state: dict
     detail: dict = dataclasses.field(default_factory=dict)
-
-
-def _select(hosts, nodes, what):
-    if not hosts:
-        raise FaultError(f"{what} is not found on any node")
-    if nodes == "one":
-        import random
-
-        return [random.choice(hosts)]
-    if nodes == "all":
-        return list(hosts)
-    wanted = set(nodes)
-    chosen = [h for h in hosts if h.ip in wanted or h.fqdn in wanted]
-    missing = wanted - {h.ip for h in chosen} - {h.fqdn for h in chosen}
-    if missing:
-        raise FaultError(
-            f"{what}: unknown node(s) {', '.join(sorted(missing))}"
-        )
-    return chosen
 
 
 def run_fault(
@@ -303,7 +53,7 @@ def run_fault(
     cloud = osf.connect(config)
     try:
         if spec.action in NODE_ACTIONS:
-            return _run_node_fault(
+            return run_node_fault(
                 cloud, spec, recover_within, restore, effect_timeout, publish
             )
         return _run_service_fault(
@@ -320,19 +70,6 @@ def run_fault(
         osf.close_transports(cloud)
 
 
-def _get_service(cloud, name):
-    from os_faults.api import error as osf_error
-
-    if not name:
-        raise FaultError("no service named in the fault")
-    try:
-        return cloud.get_service(name)
-    except osf_error.OSFError as exc:
-        raise FaultError(f"unknown service {name!r} ({exc})") from None
-    except tg.TargetError as exc:
-        raise FaultError(str(exc)) from None
-
-
 def _run_service_fault(
     cloud,
     spec,
@@ -345,7 +82,7 @@ def _run_service_fault(
 ):
     from os_faults.api import error as osf_error
 
-    service = _get_service(cloud, spec.service)
+    service = cloud_mod.get_service(cloud, spec.service)
     if not hasattr(service, "target"):
         return _run_stock_service_fault(cloud, service, spec, publish)
     target = service.target
@@ -353,7 +90,9 @@ def _run_service_fault(
         hosts = service.get_nodes().hosts
     except osf_error.OSFError as exc:
         raise FaultError(f"{spec.service}: {exc}") from None
-    chosen = _select(hosts, spec.nodes, f"service {spec.service}")
+    chosen = cloud_mod.select_hosts(
+        hosts, spec.nodes, f"service {spec.service}"
+    )
     url = health_url or target.health_url
     sink: queue.Queue = queue.Queue()
     runs: list[NodeRun] = []
@@ -657,156 +396,4 @@ def _run_stock_service_fault(cloud, service, spec, publish):
                 out["triggered_at"], out["effective_at"], spec.describe()
             )
         )
-    return out
-
-
-# ------------------------------------------------------------ node faults
-
-
-def _run_node_fault(cloud, spec, recover_within, restore, effect_timeout, pub):
-    from os_faults.api import error as osf_error
-
-    try:
-        if spec.service:
-            hosts = _get_service(cloud, spec.service).get_nodes().hosts
-        else:
-            hosts = cloud.get_nodes().hosts
-    except osf_error.OSFError as exc:
-        raise FaultError(f"nodes: {exc}") from None
-    chosen = _select(hosts, spec.nodes, "node")
-    if spec.action == "stress":
-        return _run_stress(cloud, spec, chosen, recover_within, pub)
-    return _run_power(
-        cloud, spec, chosen, recover_within, restore, effect_timeout, pub
-    )
-
-
-def _alive(transport) -> bool:
-    try:
-        return transport.run("true", timeout=5).rc == 0
-    except tr.TransportError:
-        return False
-
-
-def _run_power(cloud, spec, hosts, recover_within, restore, eff_to, pub):
-    """reboot / poweroff / poweron / reset via os-faults' power drivers."""
-    from os_faults.api import error as osf_error
-
-    nodes = cloud.get_nodes().filter(lambda h: h in hosts)
-    transports = {h.ip: osf.transport_for_host(cloud, h) for h in hosts}
-    out = {"fault": spec.describe(), "action": spec.action, "findings": []}
-    out["triggered_at"] = out["started_at"] = time.time()
-    try:
-        getattr(nodes, spec.action)()
-    except (osf_error.OSFError, NotImplementedError) as exc:
-        raise FaultError(f"{spec.action} failed: {exc}") from None
-    out["finished_at"] = time.time()
-    down, up = {}, {}
-    deadline = time.time() + eff_to + recover_within
-    while time.time() < deadline and len(up) < len(hosts):
-        for ip, t in transports.items():
-            ok = _alive(t)
-            now = time.time()
-            if not ok and ip not in down:
-                down[ip] = now
-            if ok and ip in down and ip not in up:
-                up[ip] = now
-        if spec.action == "poweron":
-            up = {ip: time.time() for ip, t in transports.items() if _alive(t)}
-            break
-        time.sleep(0.5)
-    if down:
-        out["effective_at"] = min(down.values())
-        out["effect"] = "node unreachable"
-        if pub:
-            faultclock.publish(
-                faultclock.PublishedFault(
-                    out["triggered_at"], out["effective_at"], spec.describe()
-                )
-            )
-    missing = [ip for ip in transports if ip not in up]
-    if missing and restore and spec.action == "poweroff":
-        out["restored_at"] = time.time()
-        nodes.poweron()
-        out["findings"].append(
-            f"node(s) {', '.join(missing)} needed a power-on to come back"
-        )
-    out["healthy_at"] = max(up.values()) if len(up) == len(hosts) else None
-    out["came_back"] = "itself" if out["healthy_at"] else "never"
-    out["passed"] = out["healthy_at"] is not None
-    out["reason"] = (
-        "nodes answering again"
-        if out["passed"]
-        else f"node(s) {', '.join(missing)} not back within "
-        f"{recover_within:g} s"
-    )
-    return out
-
-
-def _run_stress(cloud, spec, hosts, recover_within, pub):
-    # check_spec has checked the target, duration and size.
-    seconds = int(max(1, round(spec.seconds)))
-    size = spec.size or STRESS_DEFAULT_SIZE.get(spec.stress, "")
-    args = STRESS_TARGETS[spec.stress].format(
-        workers=max(1, spec.workers),
-        size=size,
-        temp_path=shlex.quote(spec.temp_path or "/tmp"),
-    )
-    cmd = (
-        f"command -v stress-ng >/dev/null || {{ echo 'stress-ng not "
-        f"installed' >&2; exit 3; }}; nohup stress-ng {args} "
-        f"--timeout {seconds}s >/dev/null 2>&1 & echo $!"
-    )
-    out = {"fault": spec.describe(), "action": "stress", "findings": []}
-    sink: queue.Queue = queue.Queue()
-    started = {}
-    out["triggered_at"] = time.time()
-    out["started_at"] = time.time()
-    for h in hosts:
-        t = osf.transport_for_host(cloud, h)
-        try:
-            res = t.check(cmd, timeout=30)
-        except tr.TransportError as exc:
-            raise FaultError(str(exc)) from None
-        started[h.ip] = (t, int(res.stdout.split()[-1]))
-    out["finished_at"] = time.time()
-    out["effective_at"] = out["finished_at"]
-    out["effect"] = f"stress-ng {spec.stress} running"
-    if pub:
-        faultclock.publish(
-            faultclock.PublishedFault(
-                out["triggered_at"], out["effective_at"], spec.describe()
-            )
-        )
-    watchers = [
-        Watcher(t, {"pids": [pid]}, seconds + 60, sink, ip)
-        for ip, (t, pid) in started.items()
-    ]
-    ended: dict = {}
-    deadline = time.time() + seconds + min(recover_within, 30)
-    try:
-        while time.time() < deadline and len(ended) < len(started):
-            try:
-                t_obs, ip, obs = sink.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if not obs["pids"] and ip not in ended:
-                ended[ip] = t_obs
-    finally:
-        for w in watchers:
-            w.stop()
-        for ip, (t, pid) in started.items():
-            if ip not in ended:  # stop exactly the stress-ng we started
-                t.run(f"kill -9 {shlex.quote(str(pid))} 2>/dev/null")
-                out["findings"].append(f"stress-ng on {ip} had to be killed")
-    out["pids_before"] = {}
-    out["pids_after"] = {ip: [pid] for ip, (t, pid) in started.items()}
-    out["healthy_at"] = max(ended.values()) if ended else None
-    out["came_back"] = "itself" if len(ended) == len(started) else "restore"
-    out["passed"] = len(ended) == len(started)
-    out["reason"] = (
-        f"stress ended after {seconds} s"
-        if out["passed"]
-        else "stress-ng did not end by itself"
-    )
     return out

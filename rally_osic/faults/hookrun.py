@@ -7,6 +7,7 @@ import dataclasses
 import datetime
 
 from rally_osic.faults import engine, osf
+from rally_osic.faults import spec as specs
 from rally_osic.faults import targets as tg
 from rally_osic.faults import transport as tr
 
@@ -21,16 +22,16 @@ class HookResult:
     details: str = ""
 
 
-def spec_from_config(action) -> engine.FaultSpec:
+def spec_from_config(action) -> specs.FaultSpec:
     """The fault of a hook's ``action``, checked by check_spec."""
-    return engine.check_spec(_spec(action))
+    return specs.check_spec(_spec(action))
 
 
-def _spec(action) -> engine.FaultSpec:
+def _spec(action) -> specs.FaultSpec:
     if isinstance(action, str):
-        return engine.parse_sentence(action)
+        return specs.parse_sentence(action)
     if "node_action" in action:
-        return engine.FaultSpec(
+        return specs.FaultSpec(
             action=action["node_action"],
             service=action.get("service"),
             nodes=action.get("nodes", "one"),
@@ -40,7 +41,7 @@ def _spec(action) -> engine.FaultSpec:
             size=action.get("size"),
             temp_path=action.get("temp_path"),
         )
-    return engine.FaultSpec(
+    return specs.FaultSpec(
         action=action["action"],
         service=action["service"],
         nodes=action.get("nodes", "all"),
@@ -66,7 +67,7 @@ def check(hook_config: dict) -> None:
     _check_config(config, spec, source)
 
 
-def _check_config(config: dict, spec: engine.FaultSpec, source: str) -> None:
+def _check_config(config: dict, spec: specs.FaultSpec, source: str) -> None:
     import jsonschema
     import os_faults
 
@@ -206,7 +207,7 @@ def run(hook_config: dict, env_extras: dict | None = None) -> HookResult:
         )
     except (
         osf.FaultConfigError,
-        engine.FaultError,
+        specs.FaultError,
         tg.TargetError,
         tr.TransportError,
     ) as exc:

@@ -23,13 +23,14 @@ class OsicFaultActionValidator(validation.Validator):
         ):
             return  # the JSON schema validator reports the shape
         # Imported here: Rally loads every plugin module at start-up.
-        from rally_osic.faults import engine, hookrun, osf
+        from rally_osic.faults import hookrun, osf
+        from rally_osic.faults import spec as specs
         from rally_osic.faults import targets as tg
 
         try:
             hookrun.check(plugin_cfg)
         except (
-            engine.FaultError,
+            specs.FaultError,
             osf.FaultConfigError,
             tg.TargetError,
         ) as exc:

@@ -11,7 +11,8 @@ import pytest
 from osic_fault_helpers import free_port, local_config, read_pid
 
 from rally_osic import faultclock
-from rally_osic.faults import engine, hookrun, probe
+from rally_osic.faults import engine, hookrun, probe, watch
+from rally_osic.faults import spec as specs
 
 pytestmark = pytest.mark.functional
 
@@ -25,7 +26,7 @@ def test_kill_effect_time_restore_and_decoy(memcached, decoy_memcached):
     faultclock.clear()
     rec = engine.run_fault(
         local_config({"memcached": args}),
-        engine.parse_sentence("kill memcached service on one node"),
+        specs.parse_sentence("kill memcached service on one node"),
         recover_within=1.5,
     )
     assert svc.died_at is not None
@@ -56,7 +57,7 @@ def test_supervised_process_comes_back_by_itself(
     before = read_pid(args["pid_file"])
     rec = engine.run_fault(
         local_config({"memcached": args}),
-        engine.FaultSpec(action="kill", service="memcached"),
+        specs.FaultSpec(action="kill", service="memcached"),
         recover_within=10,
     )
     assert rec["passed"], rec["reason"]
@@ -90,7 +91,7 @@ def test_every_action_touches_only_its_target(http_service, services):
     ):
         rec = engine.run_fault(
             config,
-            engine.FaultSpec(action=action, service="web", seconds=seconds),
+            specs.FaultSpec(action=action, service="web", seconds=seconds),
             recover_within=3,
         )
         results[action] = rec
@@ -98,7 +99,7 @@ def test_every_action_touches_only_its_target(http_service, services):
         # restore leaves the service running after every action; on a
         # loaded 2-core machine one GET may time out, so allow a few
         assert any(
-            engine.health_ok(args["health_url"], timeout=2.0) for _ in range(3)
+            watch.health_ok(args["health_url"], timeout=2.0) for _ in range(3)
         ), action
     assert results["freeze"]["effect"] == "process frozen"
     assert results["freeze"]["passed"], results["freeze"]["reason"]
@@ -113,7 +114,7 @@ def test_every_action_touches_only_its_target(http_service, services):
     # leave no stray server behind: the restored one is killed by PID
     rec = engine.run_fault(
         config,
-        engine.FaultSpec(action="kill", service="web"),
+        specs.FaultSpec(action="kill", service="web"),
         restore=False,
         recover_within=1,
     )
@@ -129,12 +130,12 @@ def test_unplug_blocks_port_then_plug(http_service):
         pytest.skip("iptables not usable here")
     rec = engine.run_fault(
         local_config({"web": args}),
-        engine.FaultSpec(action="unplug", service="web", seconds=1),
+        specs.FaultSpec(action="unplug", service="web", seconds=1),
         recover_within=5,
     )
     assert rec["effect"] in ("port unreachable", "health check failing")
     assert rec["passed"], rec["reason"]
-    assert engine.reachable("127.0.0.1", args["port"])
+    assert watch.reachable("127.0.0.1", args["port"])
     rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True)
     assert "rally-osic-fault" not in rules.stdout
 
@@ -143,7 +144,7 @@ def test_mariadb_kill_is_restored(mariadb):
     svc, args = mariadb
     rec = engine.run_fault(
         local_config({"mysql": args}),
-        engine.parse_sentence("kill mysql service on all nodes"),
+        specs.parse_sentence("kill mysql service on all nodes"),
         recover_within=1,
     )
     assert abs(rec["effective_at"] - svc.died_at) < 0.5
@@ -158,7 +159,7 @@ def test_stress_cpu_is_time_bounded():
     del config["services"]
     rec = engine.run_fault(
         config,
-        engine.parse_sentence("stress cpu for 2 seconds on one node"),
+        specs.parse_sentence("stress cpu for 2 seconds on one node"),
     )
     assert rec["passed"], rec["reason"]
     assert 1.5 < rec["healthy_at"] - rec["effective_at"] < 6

@@ -28,6 +28,7 @@ import pytest
 from osic_fault_helpers import DeathClock, free_port, kill_pid, local_config
 
 from rally_osic.faults import engine, probe
+from rally_osic.faults import spec as specs
 
 pytestmark = pytest.mark.functional
 
@@ -341,7 +342,7 @@ def test_pid_file_inside_container(containers, host_decoy, tmp_path):
         clock = DeathClock(victim) if action == "kill" else None
         rec = engine.run_fault(
             config,
-            engine.FaultSpec(
+            specs.FaultSpec(
                 action=action,
                 service="web",
                 seconds=0.5 if action == "freeze" else None,

@@ -19,7 +19,8 @@ import time
 import pytest
 from osic_fault_helpers import DeathClock, kill_pid, local_config, wait_port
 
-from rally_osic.faults import engine, hookrun, probe
+from rally_osic.faults import engine, hookrun, probe, watch
+from rally_osic.faults import spec as specs
 
 pytestmark = pytest.mark.functional
 
@@ -119,7 +120,7 @@ def kill_and_measure(config, host, pid):
     clock = DeathClock(pid)
     rec = engine.run_fault(
         config,
-        engine.FaultSpec(action="kill", service="web"),
+        specs.FaultSpec(action="kill", service="web"),
         recover_within=1,
         publish=False,
     )
@@ -151,7 +152,7 @@ def test_kill_over_ssh_like_local(sshd, http_service, services):
     )
     log = sshd["log"].read_text()
     assert "Accepted publickey for root" in log
-    assert engine.health_ok(args["health_url"])  # restored over SSH
+    assert watch.health_ok(args["health_url"])  # restored over SSH
     ssh_total = rec["effective_at"] - rec["triggered_at"]
     ssh_restore = rec["healthy_at"] - rec["restored_at"]
 
@@ -159,7 +160,7 @@ def test_kill_over_ssh_like_local(sshd, http_service, services):
         local_config({"web": args}), "127.0.0.1", pid
     )
     local_total = rec2["effective_at"] - rec2["triggered_at"]
-    assert engine.health_ok(args["health_url"])
+    assert watch.health_ok(args["health_url"])
     # Over SSH the effect time is our clock when the watcher's line
     # arrived: a few ms later than locally, never before the death.
     assert -0.1 < local_lag < 0.3, local_lag

@@ -11,6 +11,7 @@ import pytest
 from osic_fault_helpers import kill_pid, local_config
 
 from rally_osic.faults import engine, probe
+from rally_osic.faults import spec as specs
 
 pytestmark = pytest.mark.functional
 
@@ -84,7 +85,7 @@ def test_stress_runs_for_its_time_then_is_gone(tmp_path, target, size):
     try:
         rec = engine.run_fault(
             config,
-            engine.FaultSpec(
+            specs.FaultSpec(
                 action="stress",
                 stress=target,
                 seconds=2,
@@ -126,10 +127,10 @@ def test_stress_runs_for_its_time_then_is_gone(tmp_path, target, size):
 def test_bad_stress_size_is_refused():
     config = local_config({})
     del config["services"]
-    with pytest.raises(engine.FaultError, match="bad stress size"):
+    with pytest.raises(specs.FaultError, match="bad stress size"):
         engine.run_fault(
             config,
-            engine.FaultSpec(
+            specs.FaultSpec(
                 action="stress", stress="memory", seconds=1, size="1;reboot"
             ),
             publish=False,

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from rally_osic.faults import engine, osa, osf, probe, timeline
+from rally_osic.faults import osa, osf, probe, timeline
+from rally_osic.faults import spec as specs
 from rally_osic.faults import targets as tg
 
 SAMPLE = os.path.join(
@@ -97,16 +98,14 @@ def test_target_args_validation():
 
 
 def test_sentences():
-    s = engine.parse_sentence("restart memcached service on one node")
+    s = specs.parse_sentence("restart memcached service on one node")
     assert (s.action, s.service, s.nodes) == ("restart", "memcached", "one")
-    s = engine.parse_sentence(
-        "freeze mysql service on all nodes for 5 seconds"
-    )
+    s = specs.parse_sentence("freeze mysql service on all nodes for 5 seconds")
     assert (s.action, s.seconds, s.nodes) == ("freeze", 5.0, "all")
-    s = engine.parse_sentence("stress cpu for 30 seconds on one node")
+    s = specs.parse_sentence("stress cpu for 30 seconds on one node")
     assert (s.action, s.stress, s.seconds) == ("stress", "cpu", 30.0)
-    with pytest.raises(engine.FaultError, match="cannot parse"):
-        engine.parse_sentence("make tea")
+    with pytest.raises(specs.FaultError, match="cannot parse"):
+        specs.parse_sentence("make tea")
 
 
 def test_config_lookup_order(tmp_path, monkeypatch):
@@ -190,7 +189,7 @@ def test_ssh_port_from_osic_section():
 
 
 def test_stress_size_in_command():
-    spec = engine.FaultSpec(
+    spec = specs.FaultSpec(
         action="stress", stress="disk", seconds=1, size="16M",
         temp_path="/t m p",
     )  # fmt: skip
@@ -256,7 +255,7 @@ def test_a_master_respawning_a_killed_worker_is_a_recovery():
 def test_hook_check_refuses_what_cannot_run(action, message):
     from rally_osic.faults import hookrun
 
-    with pytest.raises(engine.FaultError, match=re.escape(message)):
+    with pytest.raises(specs.FaultError, match=re.escape(message)):
         hookrun.check({"action": action})
 
 
