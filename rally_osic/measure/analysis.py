@@ -47,7 +47,7 @@ class AnalysisConfig:
     hold: float = 10.0
     hold_operations: int = 5
     recovery_margin: float = 0.1
-    min_shift: float = 0.1
+    min_shift: float = 0.2
     trend_min_growth: float = 0.25
     trend_min_rho: float = 0.5
 
