@@ -31,6 +31,7 @@ import pytest
 
 from rally_osic.lab import config as lab_config
 from rally_osic.lab import services as lab_services
+from rally_osic.lab.families.nova import COMPUTE_HOSTS
 
 pytestmark = pytest.mark.functional
 
@@ -62,7 +63,7 @@ def _compute_files(lab):
     config = lab_config.load(lab.state_dir)
     return [
         config.etc / "nova" / f"compute-{i}.conf"
-        for i in range(1, len(lab_services.COMPUTE_HOSTS) + 1)
+        for i in range(1, len(COMPUTE_HOSTS) + 1)
     ]
 
 
@@ -76,9 +77,9 @@ def _compute_pids(lab):
 
 
 def _session(lab):
-    from rally_osic.lab import setup
+    from rally_osic.lab import catalog
 
-    return setup.admin_session(lab_config.load(lab.state_dir))
+    return catalog.admin_session(lab_config.load(lab.state_dir))
 
 
 def _get(sess, path):
