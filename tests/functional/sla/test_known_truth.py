@@ -35,6 +35,13 @@ FAULT = 8.0
 OUTAGE = (8.0, 11.0)
 SLOW_UNTIL = 15.0
 JITTER = 0.05  # scheduling of the rps runner's two processes
+# The scripted slow calls are 10x the normal ones. Judging recovery with a
+# 200 % margin (3x the threshold) keeps them unhealthy, while the jitter of
+# a busy machine (a few 20 ms calls taking 40-60 ms now and then, see the
+# A/A runs) cannot break a healthy stretch: the recovery figures then
+# depend on the scripted truth alone. The stored verdicts, judged with the
+# defaults, are checked against the CLI above.
+TRUTH_ONLY = "recovery_margin=2.0"
 WORKLOADS = {
     "transient": {"outages": [OUTAGE], "slow": [(OUTAGE[1], SLOW_UNTIL)]},
     "slow-end": {"outages": [OUTAGE], "slow": [(26.5, 1e9)]},
@@ -167,6 +174,12 @@ def test_downtime_flips_at_the_true_outage(known_runs):
     _, below = verdicts(path, f"max={true - 2 * step - JITTER:.3f}")
     assert above[run]["fault_downtime"]["success"]
     assert not below[run]["fault_downtime"]["success"]
+    print(
+        f"\nknown truth: outage {true:.1f} s, interval {step:.3f} s: "
+        f"downtime {downtime:.2f} ± {plus_minus:.2f} s; PASS at max "
+        f"{true + step + JITTER:.2f}, FAIL at {true - 2 * step - JITTER:.2f}",
+        file=sys.stderr,
+    )
 
 
 def test_recovery_time_and_hold_flip_at_the_true_slow_period(known_runs):
@@ -175,13 +188,13 @@ def test_recovery_time_and_hold_flip_at_the_true_slow_period(known_runs):
     step = interval(workload)
     run = "transient"
     true_ttr = SLOW_UNTIL - FAULT
-    code, judged = verdicts(path)
+    code, judged = verdicts(path, TRUTH_ONLY)
     detail = judged[run]["fault_recovery"]["detail"]
     ttr = float(re.match(r"recovered ([0-9.]+) s after", detail)[1])
     # The centred running mean (9 calls) reaches half a window past the
     # last slow call; one call wide, it is exact to one interval.
     assert abs(ttr - true_ttr) <= step * 5 + JITTER, detail
-    _, narrow = verdicts(path, "window=1", "persistence=1")
+    _, narrow = verdicts(path, TRUTH_ONLY, "window=1", "persistence=3")
     ttr_narrow = float(
         re.match(
             r"recovered ([0-9.]+) s after",
@@ -192,21 +205,28 @@ def test_recovery_time_and_hold_flip_at_the_true_slow_period(known_runs):
     # Healthy from the end of the slow period to the end of the run.
     last_call = max(since for _, since, _, _ in truth["transient"])
     tail = last_call - SLOW_UNTIL
-    _, holds = verdicts(path, f"hold={tail - 2:.1f}")
-    _, too_long = verdicts(path, f"hold={tail + 2:.1f}")
+    _, holds = verdicts(path, TRUTH_ONLY, f"hold={tail - 2:.1f}")
+    _, too_long = verdicts(path, TRUTH_ONLY, f"hold={tail + 2:.1f}")
     assert holds[run]["fault_recovery"]["success"]
     assert too_long[run]["fault_recovery"]["detail"].startswith(
         "run too short after the fault to judge recovery"
     )
-    _, late = verdicts(path, f"within={true_ttr - 1:.1f}")
+    _, late = verdicts(path, TRUTH_ONLY, f"within={true_ttr - 1:.1f}")
     assert not late[run]["fault_recovery"]["success"]
+    print(
+        f"\nknown truth: slow until +{SLOW_UNTIL:g} s (true time to recover "
+        f"{true_ttr:g} s): {ttr:.1f} s at window 9, {ttr_narrow:.1f} s at "
+        f"window 1; recovered at hold {tail - 2:.1f} s, undetermined at "
+        f"{tail + 2:.1f} s (healthy tail {tail:.1f} s)",
+        file=sys.stderr,
+    )
 
 
 def test_real_slowness_at_the_end_is_reported(known_runs):
     path, truth = known_runs
     slowed = [since for _, since, _, slow in truth["slow-end"] if slow]
     assert slowed and min(slowed) >= 26.5
-    _, judged = verdicts(path)
+    _, judged = verdicts(path, TRUTH_ONLY)
     detail = judged["slow-end"]["fault_recovery"]["detail"]
     assert re.match(r"recovered [0-9.]+ s after the fault", detail), detail
     match = re.search(
