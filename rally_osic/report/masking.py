@@ -35,11 +35,20 @@ URL_PASSWORD = re.compile(
 )
 # {"password": "x"}, {'X-Auth-Token': 'x'}, "token" => x, and the
 # escaped form of a JSON string inside JSON ({\"password\": \"x\"}).
-QUOTED_KEY_VALUE = re.compile(
+# An unquoted value never starts with a bracket, so that the items of a
+# nested container are scanned as items of their own.
+_KEY_HEAD = (
     r"(?P<head>(?P<q>\\?[\"'])(?P<key>[\w.\- ]{1,64}+)(?P=q)\s*+(?::|=>?)\s*+)"
-    r"(?P<value>\\\"(?:[^\\]|\\[^\"])*?\\\"|\"(?:[^\"\\]|\\.)*+\"|"
-    r"'(?:[^'\\]|\\.)*+'|[^\s,;}\]]++)"
 )
+QUOTED_KEY_VALUE = re.compile(
+    _KEY_HEAD + r"(?P<value>\\\"(?:[^\\]|\\[^\"])*?\\\"|\"(?:[^\"\\]|\\.)*+\"|"
+    r"'(?:[^'\\]|\\.)*+'|(?![\[{])[^\s,;}\]]++)"
+)
+# {"password": {...}} or "tokens": [...]: the whole container goes.
+SECRET_CONTAINER = re.compile(_KEY_HEAD + r"(?=[\[{])")
+# Quoted strings inside quoted strings, e.g. a JSON document held in a
+# Python dict's value: {'unit': '{"password": "x"}'}.
+NESTING_LIMIT = 4
 # password=x, OS_PASSWORD="x", admin_token: x, X-Auth-Token: x (only the
 # value is replaced, so the key's prefix need not be matched).
 INLINE_SECRET = re.compile(
@@ -97,14 +106,71 @@ def _mask_all(value: Any) -> Any:
     return MASK
 
 
-def _quoted_value(match: re.Match) -> str:
-    if not SECRET_KEY.search(match["key"]):
-        return match[0]
+def _quoted_value(match: re.Match, depth: int = 0) -> str:
     value = match["value"]
+    if not SECRET_KEY.search(match["key"]):
+        return match["head"] + _mask_inside(value, depth)
     for quote in ('\\"', '"', "'"):
         if value.startswith(quote) and len(value) >= 2 * len(quote):
             return f"{match['head']}{quote}{MASK}{quote}"
     return match["head"] + MASK
+
+
+def _mask_inside(value: str, depth: int) -> str:
+    """A quoted ``value`` with the key-value pairs inside it masked."""
+    if depth >= NESTING_LIMIT:
+        return value
+    for quote in ('\\"', '"', "'"):
+        if (
+            len(value) > 2 * len(quote)
+            and value.startswith(quote)
+            and value.endswith(quote)
+        ):
+            inner = value[len(quote) : -len(quote)]
+            masked = QUOTED_KEY_VALUE.sub(
+                lambda m: _quoted_value(m, depth + 1), inner
+            )
+            return f"{quote}{masked}{quote}"
+    return value
+
+
+def _container_end(text: str, start: int, escaped_quotes: bool) -> int:
+    """Index after the bracket that closes the one at ``start`` (brackets
+    inside quotes do not count; in JSON held in a JSON string the quotes
+    are ``\\"``); the end of ``text`` if none does."""
+    depth, quote, index = 0, "", start
+    while index < len(text):
+        char = text[index]
+        index += 1
+        if char == "\\":
+            char = text[index : index + 1]
+            index += 1
+            if not (escaped_quotes and char and char in "\"'"):
+                continue  # an escaped character is neither quote nor bracket
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return len(text)
+
+
+def _mask_containers(text: str) -> str:
+    """Secret keys whose value is a list or a dict: the whole value. Each
+    character is scanned once: keys inside a masked value are skipped."""
+    pieces, done = [], 0
+    for match in SECRET_CONTAINER.finditer(text):
+        start = match.end()
+        if start <= done or not SECRET_KEY.search(match["key"]):
+            continue
+        pieces += [text[done:start], MASK]
+        done = _container_end(text, start, match["q"].startswith("\\"))
+    return "".join(pieces) + text[done:] if pieces else text
 
 
 def _inline_value(match: re.Match) -> str:
@@ -122,6 +188,8 @@ def mask_text(text: str) -> str:
         text = PRIVATE_KEY_BLOCK.sub(MASK, text)
     if "://" in text:
         text = URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
+    if "{" in text or "[" in text:
+        text = _mask_containers(text)
     text = QUOTED_KEY_VALUE.sub(_quoted_value, text)
     text = INLINE_SECRET.sub(_inline_value, text)
     text = AUTH_HEADER.sub(rf"\g<1>{MASK}", text)

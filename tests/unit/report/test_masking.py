@@ -52,6 +52,16 @@ FORMS = [
     ('{"token": null_secret}', "null_secret", '{"token": '),
     ('body: {\\"password\\": \\"esc4pe\\"}', "esc4pe", '\\"password\\"'),
     ("{'Authorization': 'Bearer bt77'}", "bt77", "'Authorization'"),
+    # ... nested in a container or in a quoted string (found by the
+    # property test: a fault_at config's validation error quoted a JSON
+    # document inside a Python dict)
+    ('{"auth": {"password": "n3st"}}', "n3st", '{"auth": {"password": '),
+    ("{'unit': '{\"password\": \"qu0t\"}', 'at': 8}", "qu0t", "'at': 8"),
+    ('{"a": "{\\"password\\": \\"esc2\\"}"}', "esc2", '{"a": '),
+    ('{"credentials": ["c]1", {"u": "v"}], "k": 1}', "c]1", '"k": 1'),
+    ('{\\"tokens\\": [\\"t]k\\"], \\"n\\": 1}', "t]k", '\\"n\\"'),
+    ('{"password": {"hash": [7, 8]}, "user": "u"}', "hash", '"user": "u"'),
+    ('"private_key": [' + "pk" * 50, "pkpk", '"private_key": '),
     # HTTP headers
     ("Authorization: Bearer abc.def-123", "abc.def-123", "Authorization"),
     ("authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz", "Basic"),
