@@ -134,6 +134,9 @@ def test_abort_job_during_migration_is_a_recorded_failure(rig, agent):
                 pass
             time.sleep(0.02)
 
+    # 8 MiB/s keeps the job running for seconds whatever the machine's
+    # load, so that the abort always lands inside it (a CI run once saw
+    # the migration over before the 20 ms poll found it running).
     probed = migrate.probed_migration(
         rig,
         agent,
@@ -142,8 +145,9 @@ def test_abort_job_during_migration_is_a_recorded_failure(rig, agent):
         target,
         "native",
         during=abort_when_running,
+        params={"bandwidth": 8},
     )
-    assert aborted.is_set()
+    assert aborted.is_set(), probed.row
     _assert_recorded_failure(rig, agent, probed, source, "cancel")
 
 
