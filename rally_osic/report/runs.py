@@ -39,9 +39,12 @@ from rally_osic.report.errors import ReportInputError
 from rally_osic.report.loader import LoadedWorkload
 from rally_osic.report.masking import mask
 
+# Not a bare "exceeded": every refused connection through requests reads
+# "Max retries exceeded with url", and a killed API is no quota.
 QUOTA_WORDS = re.compile(
-    r"quota|over ?limit|limit exceeded|exceeded|no valid host|"
-    r"insufficient|out of (memory|space)|too many|\b413\b",
+    r"quota|over ?limit|limit exceeded|exceeded (?:the |your )?(?:\w+ )?"
+    r"(?:quota|limit)|no valid host|insufficient|out of (memory|space)|"
+    r"too many|\b413\b",
     re.IGNORECASE,
 )
 MAX_ERROR_KINDS = 8

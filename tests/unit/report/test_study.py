@@ -194,3 +194,28 @@ def test_write_atomic_replaces_without_leftovers(tmp_path):
     write_atomic(target, "new")
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["out.html"]
+
+
+@pytest.mark.parametrize(
+    "error, limit",
+    [
+        ("QuotaExceeded: Quota exceeded for instances: Requested 1", True),
+        ("OverLimit: Over limit (HTTP 413)", True),
+        ("No valid host was found. There are not enough hosts", True),
+        ("Maximum number of ports exceeded the limit", True),
+        ("OSError: [Errno 24] Too many open files", True),
+        (
+            "ConnectFailure: Unable to establish connection to "
+            "http://127.0.0.1:15000/v3: HTTPConnectionPool(host='127.0.0.1'"
+            ", port=15000): Max retries exceeded with url: /v3",
+            False,
+        ),
+        ("TimeoutException: Rally tired waiting 300 s (exceeded)", False),
+    ],
+)
+def test_resource_limit_is_read_from_the_words_of_a_limit(error, limit):
+    # A killed API refuses connections; requests then says "Max retries
+    # exceeded", which once made every outage a "probable quota" finding.
+    from rally_osic.report.runs import QUOTA_WORDS
+
+    assert bool(QUOTA_WORDS.search(error)) is limit
