@@ -173,7 +173,12 @@ CASES = [
         "neutron_restart_neutron_server.yaml",
         {
             "rps": 2,
-            "duration": 110,
+            # 130 s after the restart: in one quiet CI-like run the
+            # restarted neutron-server (one gunicorn worker, 8 threads)
+            # answered in 7-13 s for 55 s, a backlog that 2 calls a second
+            # kept up until it drained, and was back at baseline only 5 s
+            # before a 110 s run ended (still degraded: "never recovered").
+            "duration": 170,
             "fault_at": 40,
             "max_degraded": 60,
             "fault_analysis": {
@@ -186,7 +191,8 @@ CASES = [
         "itself",
         "graceful stop (connection reset / refused) then start: refused "
         "until the new master binds the port",
-        # Back to its baseline 10-20 s after the restart in every run; its
+        # Back to its baseline 10-20 s after the restart in most runs, 64 s
+        # in the slowest seen (above); its
         # baseline is tight (p95 0.25 s for 0.19 s calls), and slower last
         # seconds after that are a relapse, not a failure to recover. Its
         # degradation, 20-30 % drift between quiet stretches, is checked
