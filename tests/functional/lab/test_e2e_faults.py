@@ -129,6 +129,14 @@ CASES = [
         "a restart is stop + start: memcached's port is closed for a few "
         "hundred ms; keystone fails (500) only for calls that need the "
         "cache then, and is slow while the cache is cold",
+        # Back at baseline 6-8 s after the restart in most runs; in one
+        # quiet CI-like run keystone was back after 5 s and then drifted
+        # slower for the rest of the run (median 54 ms rising to 67 ms
+        # against 40-46 ms before the fault): "never recovered: still
+        # degraded", which the data bear out. The verdict is checked
+        # against the data, as for nova and neutron; downtime and the
+        # hook's record must still match the truth.
+        must_pass=False,
     ),
     Case(
         "keystone-kill",
