@@ -106,32 +106,30 @@ def _mask_all(value: Any) -> Any:
     return MASK
 
 
-def _quoted_value(match: re.Match, depth: int = 0) -> str:
-    value = match["value"]
-    if not SECRET_KEY.search(match["key"]):
-        return match["head"] + _mask_inside(value, depth)
-    for quote in ('\\"', '"', "'"):
-        if value.startswith(quote) and len(value) >= 2 * len(quote):
-            return f"{match['head']}{quote}{MASK}{quote}"
-    return match["head"] + MASK
-
-
-def _mask_inside(value: str, depth: int) -> str:
-    """A quoted ``value`` with the key-value pairs inside it masked."""
-    if depth >= NESTING_LIMIT:
-        return value
+def _unquote(value: str) -> tuple[str, str] | None:
+    """(quote, text inside) of a quoted ``value``; None if it is bare."""
     for quote in ('\\"', '"', "'"):
         if (
-            len(value) > 2 * len(quote)
+            len(value) >= 2 * len(quote)
             and value.startswith(quote)
             and value.endswith(quote)
         ):
-            inner = value[len(quote) : -len(quote)]
-            masked = QUOTED_KEY_VALUE.sub(
-                lambda m: _quoted_value(m, depth + 1), inner
-            )
-            return f"{quote}{masked}{quote}"
-    return value
+            return quote, value[len(quote) : -len(quote)]
+    return None
+
+
+def _quoted_value(match: re.Match, depth: int = 0) -> str:
+    quoted = _unquote(match["value"])
+    if SECRET_KEY.search(match["key"]):
+        masked = MASK if quoted is None else f"{quoted[0]}{MASK}{quoted[0]}"
+        return match["head"] + masked
+    if quoted is None or not quoted[1] or depth >= NESTING_LIMIT:
+        return match[0]
+    # The value may hold key-value pairs of its own (a JSON document in a
+    # Python dict's value).
+    quote, inner = quoted
+    inner = QUOTED_KEY_VALUE.sub(lambda m: _quoted_value(m, depth + 1), inner)
+    return f"{match['head']}{quote}{inner}{quote}"
 
 
 def _container_end(text: str, start: int, escaped_quotes: bool) -> int:
