@@ -8,8 +8,10 @@ at or under the degradation threshold plus a relative margin
 lasts ``persistence`` operations, as for degradation.
 
 After R, unhealthy stretches are **relapses**: they are reported, and they
-count toward downtime and degradation, but they do not undo the recovery.
-Without such a stretch the run either **never recovered** (it ends
+count toward downtime and degradation, but they do not undo the recovery,
+unless the last one lasts to the end of the run for at least a hold period
+and as long as the stretch that held (then the run never recovered).
+Without a stretch that holds, the run either **never recovered** (it ends
 unhealthy: still failing, or still degraded) or is **undetermined** (it
 ends healthy, but too soon after the last trouble to have held for the
 hold period).
@@ -190,12 +192,14 @@ def compute_recovery(
             continue
         episodes = _episodes(unhealthy, stop, merge_gap)
         if episodes and episodes[-1][1] == count:
-            # Trouble that lasts to the end for a whole hold period is as
-            # strong evidence as the stretch that held before it.
+            # Trouble to the end outweighs the recovery only when it is at
+            # least as strong evidence: a whole hold period, and as long
+            # as the stretch that held. A shorter one, such as a busy
+            # machine's slow last seconds, is a relapse at the end.
             last = episodes[-1][0]
-            if (
-                end_of_run - float(starts[last]) >= hold
-                and count - last >= hold_operations
+            trouble = end_of_run - float(starts[last])
+            if trouble >= max(hold, until - begins) and count - last >= max(
+                hold_operations, stop - start
             ):
                 return never(last, begins)
         healthy_after = ~unhealthy[start:] & ok[start:]

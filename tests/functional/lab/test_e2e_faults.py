@@ -9,7 +9,9 @@ and checks, from the exported Rally JSON:
 * the SLA verdicts agree with what really happened. Independently of
   Rally and the hook, a thread probes the faulted service's TCP port every
   50 ms during the run: the port's closed window is the outage a client
-  sees (connection refused). ``fault_downtime`` must match it within
+  sees (connection refused). ``fault_downtime`` must match it (for
+  memcached under keystone, a dependency only some calls need: be at most
+  as long) within
 
       the SLA's own uncertainty (± half the gaps to the neighbouring
       successful calls) + one sampling interval (the longest gap between
@@ -84,6 +86,9 @@ class Case:
     # checked against the data instead.
     must_pass: bool = True
     must_recover: bool = False  # fault_recovery must pass even so
+    # The probed port is a dependency that only some calls need: calls
+    # fail at most while it is closed, and may all succeed.
+    dependency: bool = False
 
     def __str__(self) -> str:
         return self.name
@@ -137,6 +142,8 @@ CASES = [
         # against the data, as for nova and neutron; downtime and the
         # hook's record must still match the truth.
         must_pass=False,
+        # A CI run: memcached's port closed for 0.46 s, no call failed.
+        dependency=True,
     ),
     Case(
         "keystone-kill",
@@ -437,7 +444,10 @@ def test_template_under_real_fault(case, running_lab, lab_rally, results_dir):
         assert reopened <= fault["healthy_at"] + EDGE, (reopened, fault)
         # ... and is the downtime the calls saw (tolerance: see the top).
         tolerance = uncertainty + interval + EDGE
-        assert abs(downtime - port_outage) <= tolerance, line
+        if case.dependency:
+            assert downtime <= port_outage + tolerance, line
+        else:
+            assert abs(downtime - port_outage) <= tolerance, line
         # No failure after the port reopened (edge: one call in flight).
         for it in failed:
             assert it["timestamp"] <= reopened + EDGE, line

@@ -201,3 +201,10 @@ def test_trouble_to_the_end_for_a_whole_hold_is_never_recovered():
     # Shorter than the hold, the same trouble is a relapse at the end.
     relapsed = recovery_of(BASE + "." * 12 + "x" * 8)
     assert relapsed.recovered and relapsed.relapses[-1].reaches_end
+    # Shorter than the stretch that held, it is a relapse at the end too.
+    outlasted = recovery_of(BASE + "." * 20 + "x" * 15)
+    assert outlasted.recovered and outlasted.at == FAULT
+    (relapse,) = outlasted.relapses
+    assert relapse.reaches_end and relapse.failures == 15
+    # As long as that stretch, it is never recovered again.
+    assert recovery_of(BASE + "." * 20 + "x" * 22).state == rec.NEVER
