@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import shlex
 import sys
 from pathlib import Path
@@ -89,7 +90,10 @@ def openrc(config: LabConfig) -> str:
 
 
 def os_faults_config(
-    config: LabConfig, services: list[Service], groups: dict | None = None
+    config: LabConfig,
+    services: list[Service],
+    groups: dict | None = None,
+    aliases: dict | None = None,
 ) -> dict:
     targets = [s for s in services if s.name not in NOT_FAULT_TARGETS]
     described = {}
@@ -116,6 +120,7 @@ def os_faults_config(
             },
             "hosts": [HOST],
         }
+    _add_aliases(described, aliases)
     return {
         "cloud_management": {"driver": "universal"},
         "node_discover": {
@@ -136,7 +141,10 @@ def os_faults_config(
 
 
 def os_faults_osic_config(
-    config: LabConfig, services: list[Service], groups: dict | None = None
+    config: LabConfig,
+    services: list[Service],
+    groups: dict | None = None,
+    aliases: dict | None = None,
 ) -> dict:
     """The same services for rally-osic's exact ``osic_process`` driver.
 
@@ -169,6 +177,7 @@ def os_faults_osic_config(
             "args": args,
             "hosts": [HOST],
         }
+    _add_aliases(described, aliases)
     return {
         **standard,
         "services": described,
@@ -177,6 +186,14 @@ def os_faults_osic_config(
             "nova_computes": nova_computes(config),
         },
     }
+
+
+def _add_aliases(described: dict, aliases: dict | None) -> None:
+    """OpenStack-Ansible's names for lab services: the same target under a
+    second name, unless that name is taken (a group keeps its own)."""
+    for alias, name in (aliases or {}).items():
+        if name in described and alias not in described:
+            described[alias] = copy.deepcopy(described[name])
 
 
 def nova_computes(config: LabConfig) -> dict:

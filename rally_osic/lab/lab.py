@@ -394,6 +394,11 @@ def write_env_files(config: LabConfig) -> dict[str, Path]:
         for family in families.enabled(config)
         for name, members in family.groups(config).items()
     }
+    aliases = {
+        alias: name
+        for family in families.enabled(config)
+        for alias, name in family.aliases.items()
+    }
     files = {
         "os-faults": config.state_dir / "os-faults.json",
         "os-faults-osic": config.state_dir / "os-faults-osic.json",
@@ -402,9 +407,9 @@ def write_env_files(config: LabConfig) -> dict[str, Path]:
         "openrc": config.state_dir / "openrc",
     }
     contents = {
-        "os-faults": envfiles.os_faults_config(config, table, groups),
+        "os-faults": envfiles.os_faults_config(config, table, groups, aliases),
         "os-faults-osic": envfiles.os_faults_osic_config(
-            config, table, groups
+            config, table, groups, aliases
         ),
         "lab-services": envfiles.lab_services(config, table, groups),
         "rally-env": envfiles.rally_env_spec(config),

@@ -14,7 +14,8 @@ configuration templates) and implements four steps, each idempotent:
   pidfile, port and health check; these are also the os-faults targets;
 * ``ready(run)``: checks and resources once every service is healthy.
 
-``groups(config)`` names aggregate fault targets (every nova-compute) and
+``groups(config)`` names aggregate fault targets (every nova-compute),
+``aliases`` gives lab services OpenStack-Ansible's names (mysql), and
 ``cleanup(config)`` removes what the services left behind after
 ``lab down`` (namespaces, bridges). The core families always run; the
 optional ones only when a lab is asked for them (``lab up --services``).
@@ -53,6 +54,9 @@ class Family:
     # Running services that must restart when this family is enabled in
     # an existing lab (their configuration depends on it).
     reconfigures: tuple[str, ...] = ()
+    # OpenStack-Ansible's service name -> the lab service it names, so
+    # that the study catalogue's faults reach the lab by the same names.
+    aliases: dict[str, str] = {}
 
     def substitutions(self, config: LabConfig) -> dict[str, str]:
         return {}

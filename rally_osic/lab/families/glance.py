@@ -15,6 +15,7 @@ IMAGE_NAME = "lab-image"
 class Glance(Family):
     name = "glance"
     summary = "Glance API, file store"
+    aliases = {"glance-api": "glance"}
     venvs = ("services",)
     databases = ("glance",)
     service_users = ("glance",)

@@ -47,6 +47,7 @@ def rabbitmq_env(config: LabConfig) -> dict:
 class Infra(Family):
     name = "infra"
     summary = "MariaDB, memcached, RabbitMQ"
+    aliases = {"mysql": "mariadb"}
     debian_packages = ("mariadb-server", "memcached", "rabbitmq-server")
     templates = (
         ("my.cnf", "mariadb/my.cnf"),

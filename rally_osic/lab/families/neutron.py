@@ -43,6 +43,7 @@ def install_bind_all_driver(config: LabConfig) -> None:
 class Neutron(Family):
     name = "neutron"
     summary = "Neutron API (ML2)"
+    aliases = {"neutron-server": "neutron"}
     venvs = ("neutron",)
     databases = ("neutron",)
     service_users = ("neutron",)

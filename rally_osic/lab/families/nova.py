@@ -32,6 +32,13 @@ def nova_argv(config: LabConfig, binary: str, *conf_files) -> tuple:
 class Nova(Family):
     name = "nova"
     summary = "Nova API, conductor, scheduler, 2 fake computes"
+    # nova-compute: in the exact (osic_process) config, the first compute,
+    # one node's nova-compute as the study killed it; the os-faults
+    # (process driver) config keeps its group of every compute.
+    aliases = {
+        "nova-api-os-compute": "nova-api",
+        "nova-compute": "nova-compute-1",
+    }
     venvs = ("services",)
     databases = ("nova_api", "nova_cell0", "nova_cell1")
     service_users = ("nova",)
