@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "rally_osic.report.verdicts_cli",
     "rally_osic.faults.cli",
     "rally_osic.lab.cli",
+    "rally_osic.study.cli",
 )
 
 

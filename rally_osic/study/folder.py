@@ -1,0 +1,168 @@
+"""A study's folder: its plan, and every run as soon as it has finished.
+
+::
+
+    DIR/study.json                     the plan (tests, runs, task args)
+    DIR/tasks/<number>.yaml            each test's rendered task
+    DIR/runs/<number>/run-<k>.json     Rally JSON of a finished run
+    DIR/runs/<number>/run-<k>.failed.json
+                                       a run Rally could not finish
+    DIR/outline.yaml, DIR/report/      the report, at the end
+
+Every file is written whole (:func:`rally_osic.files.write_atomic`), so an
+interruption at any moment leaves finished runs on disk and no half file;
+a run is done when one of its two files exists, and ``--resume`` skips it.
+The study writes only these names; a user's other files stay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+
+from rally_osic.errors import CommandError
+from rally_osic.files import write_atomic
+
+PLAN = "study.json"
+FORMAT = 1
+
+
+class FolderError(CommandError):
+    exit_code = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedTest:
+    number: str
+    runs: int
+
+
+@dataclasses.dataclass
+class Plan:
+    env: str
+    tests: list[PlannedTest]
+    task_args: dict
+    variant: str | None = None
+    catalogue: str | None = None  # a catalogue file other than the package's
+    skipped: list[dict] = dataclasses.field(default_factory=list)
+    created: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "env": self.env,
+            "tests": [dataclasses.asdict(t) for t in self.tests],
+            "task_args": self.task_args,
+            "variant": self.variant,
+            "catalogue": self.catalogue,
+            "skipped": self.skipped,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Plan:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError("not a study plan of this version")
+        return cls(
+            env=str(data["env"]),
+            tests=[
+                PlannedTest(str(t["number"]), int(t["runs"]))
+                for t in data["tests"]
+            ],
+            task_args=dict(data.get("task_args") or {}),
+            variant=data.get("variant"),
+            catalogue=data.get("catalogue"),
+            skipped=list(data.get("skipped") or []),
+            created=str(data.get("created", "")),
+        )
+
+
+class StudyFolder:
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = pathlib.Path(path)
+
+    @property
+    def plan_file(self) -> pathlib.Path:
+        return self.path / PLAN
+
+    def create(self, plan: Plan) -> None:
+        """A new study: the folder must be new or empty."""
+        if self.path.exists():
+            if not self.path.is_dir():
+                raise FolderError(f"{self.path} exists and is not a folder")
+            if self.plan_file.exists():
+                raise FolderError(
+                    f"{self.path} already holds a study: continue it with "
+                    f"--resume {self.path}"
+                )
+            if any(self.path.iterdir()):
+                raise FolderError(
+                    f"{self.path} is not empty: choose a new folder"
+                )
+        self.path.mkdir(parents=True, exist_ok=True)
+        plan.created = plan.created or _now()
+        write_atomic(self.plan_file, json.dumps(plan.to_json(), indent=2))
+
+    def load(self) -> Plan:
+        try:
+            text = self.plan_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FolderError(
+                f"{self.path} holds no study ({PLAN} is missing)"
+            ) from None
+        try:
+            return Plan.from_json(json.loads(text))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FolderError(f"{self.plan_file}: {exc}") from None
+
+    def run_file(self, number: str, run: int) -> pathlib.Path:
+        return self.path / "runs" / number / f"run-{run}.json"
+
+    def failed_file(self, number: str, run: int) -> pathlib.Path:
+        return self.path / "runs" / number / f"run-{run}.failed.json"
+
+    def task_file(self, number: str) -> pathlib.Path:
+        return self.path / "tasks" / f"{number}.yaml"
+
+    def done(self, number: str, run: int) -> bool:
+        return (
+            self.run_file(number, run).exists()
+            or self.failed_file(number, run).exists()
+        )
+
+    def save_task(self, number: str, text: str) -> pathlib.Path:
+        path = self.task_file(number)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+        return path
+
+    def save_run(self, number: str, run: int, report: bytes) -> None:
+        path = self.run_file(number, run)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, report)
+
+    def save_failure(self, number: str, run: int, record: dict) -> None:
+        path = self.failed_file(number, run)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps({**record, "at": _now()}, indent=2))
+
+    def results(self) -> list[pathlib.Path]:
+        return sorted((self.path / "runs").glob("*/run-*[0-9].json"))
+
+    def failures(self) -> list[dict]:
+        out = []
+        for path in sorted((self.path / "runs").glob("*/run-*.failed.json")):
+            try:
+                out.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                out.append({"reason": f"{path.name} is unreadable"})
+        return out
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="seconds"
+    )

@@ -1,0 +1,382 @@
+"""Run a study's plan with ``rally task start``, run by run.
+
+Each run: check that the cloud is healthy (the fault hook's checks), render
+the test's task, ``rally task start`` it with a tag of its own, export its
+Rally JSON into the study folder, and check the cloud again. A run that
+Rally could not finish (crashed, aborted, no task) is recorded as failed
+and the study goes on; a service still down after a run stops it, unless
+``keep_going``. An interruption (Ctrl-C, SIGTERM) stops Rally's task and
+leaves every finished run on disk for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+from rally_osic import errors
+from rally_osic.study import catalogue as cat
+from rally_osic.study import folder as fo
+from rally_osic.study import render as rd
+
+HEALTH_POLL = 5.0
+STOP_GRACE = 60.0  # for Rally to abort its task after Ctrl-C
+
+
+class StudyStopped(errors.CommandError):
+    exit_code = 1
+
+
+@dataclasses.dataclass
+class Options:
+    keep_going: bool = False
+    settle: float = 300.0  # how long the cloud may take to be healthy
+    os_faults_config: str | None = None
+    report: bool = True
+    pdf: bool = False
+
+
+class Rally:
+    """The ``rally`` CLI, for the few commands a study needs."""
+
+    def __init__(self, binary: str | None = None) -> None:
+        sibling = pathlib.Path(sys.executable).with_name("rally")
+        self.binary = (
+            binary
+            or (str(sibling) if sibling.exists() else None)
+            or shutil.which("rally")
+        )
+        if not self.binary:
+            raise StudyStopped("no 'rally' command found on this machine")
+
+    def _run(self, *args: str, timeout: float = 300):
+        return subprocess.run(
+            [self.binary, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def env_extras(self, env: str) -> dict:
+        shown = self._run("env", "show", "--env", env, "--json")
+        if shown.returncode != 0:
+            raise StudyStopped(f"Rally env {env!r} does not exist")
+        try:
+            return json.loads(shown.stdout).get("extras") or {}
+        except ValueError:
+            raise StudyStopped(
+                f"'rally env show --env {env}' did not print JSON"
+            ) from None
+
+    def start(self, task_file: pathlib.Path, env: str, tag: str, log):
+        """``rally task start``; the process, writing into ``log``."""
+        return subprocess.Popen(
+            [
+                self.binary,
+                "task",
+                "start",
+                str(task_file),
+                "--env",
+                env,
+                "--tag",
+                tag,
+                "--no-use",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def find(self, env: str, tag: str) -> str | None:
+        listed = self._run(
+            "task", "list", "--env", env, "--tag", tag, "--uuids-only"
+        )
+        uuids = listed.stdout.split() if listed.returncode == 0 else []
+        return uuids[-1] if uuids else None
+
+    def export(self, uuid: str) -> bytes:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = pathlib.Path(tmp) / "task.json"
+            done = self._run(
+                "task", "report", uuid, "--json", "--out", str(out)
+            )
+            if done.returncode != 0 or not out.exists():
+                raise StudyStopped(
+                    f"'rally task report {uuid} --json' failed: "
+                    + _last_line(done.stderr or done.stdout)
+                )
+            return out.read_bytes()
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+class Health:
+    """The fault hook's checks on the services of the cloud's os-faults
+    config that were healthy when the study (or its resume) began."""
+
+    def __init__(self, config: dict | None, say: Callable[[str], None]):
+        self.config = config
+        self.names: list[str] = []
+        if config is None:
+            say("no os-faults config: the cloud's health is not checked")
+            return
+        from rally_osic.faults import health
+
+        names = health.checkable(config)
+        down = health.problems(config, names)
+        for name, problem in sorted(down.items()):
+            say(
+                f"already unhealthy, not checked between runs: {name}: "
+                f"{problem}"
+            )
+        self.names = [name for name in names if name not in down]
+
+    def wait(self, settle: float) -> dict[str, str]:
+        """Problems left after waiting up to ``settle`` seconds."""
+        if not self.names:
+            return {}
+        from rally_osic.faults import health
+
+        deadline = time.monotonic() + settle
+        while True:
+            problems = health.problems(self.config, self.names)
+            if not problems or time.monotonic() >= deadline:
+                return problems
+            time.sleep(min(HEALTH_POLL, max(0.0, deadline - time.monotonic())))
+
+
+def study_tag(plan: fo.Plan, number: str, run: int) -> str:
+    token = hashlib.sha256(plan.created.encode()).hexdigest()[:8]
+    return f"osic-study-{token}-{number}-{run}"
+
+
+def pending(folder: fo.StudyFolder, plan: fo.Plan) -> list[tuple[str, int]]:
+    return [
+        (test.number, run)
+        for test in plan.tests
+        for run in range(1, test.runs + 1)
+        if not folder.done(test.number, run)
+    ]
+
+
+def clock(seconds: float) -> str:
+    seconds = int(round(max(0.0, seconds)))
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {text}" if days else text
+
+
+def run_plan(
+    folder: fo.StudyFolder,
+    plan: fo.Plan,
+    catalogue: cat.Catalogue,
+    rally: Rally,
+    options: Options,
+    say: Callable[[str], None],
+) -> dict:
+    """Run what is left of the plan; counts of what happened."""
+    todo = pending(folder, plan)
+    total = sum(test.runs for test in plan.tests)
+    done_before = total - len(todo)
+    counts = {"finished": 0, "failed": 0, "skipped_before": done_before}
+    if not todo:
+        say(f"nothing left to run: all {total} runs are in {folder.path}")
+        return counts
+    config = _os_faults_config(rally, plan.env, options)
+    health = Health(config, say)
+    estimates = {
+        number: cat.estimated_seconds(
+            catalogue.get(number), _args(catalogue.get(number), plan)
+        )
+        for number in {number for number, _ in todo}
+    }
+    began = time.monotonic()
+    for index, (number, run) in enumerate(todo):
+        entry = catalogue.get(number)
+        runs = next(t.runs for t in plan.tests if t.number == number)
+        left = sum(estimates[n] for n, _ in todo[index:])
+        say(
+            f"[{done_before + index + 1}/{total}] {number} run {run} of "
+            f"{runs}: {entry.title} · elapsed "
+            f"{clock(time.monotonic() - began)} · about {clock(left)} left"
+        )
+        _check_health(health, options, folder, f"before {number}", say)
+        args = _args(entry, plan)
+        if options.os_faults_config:
+            # The hook inside Rally uses the config the study checks with.
+            args.setdefault(
+                "os_faults_config", os.path.abspath(options.os_faults_config)
+            )
+        text = rd.render(entry, args)
+        task_file = folder.save_task(number, text)
+        outcome = _one_run(folder, plan, rally, number, run, task_file)
+        counts[outcome] += 1
+        _check_health(health, options, folder, f"after {number}", say)
+    return counts
+
+
+def _args(entry: cat.Entry, plan: fo.Plan) -> dict:
+    variant = plan.variant if plan.variant in entry.variants else None
+    return cat.task_args(entry, plan.task_args, variant)
+
+
+def _os_faults_config(rally: Rally, env: str, options: Options):
+    from rally_osic.faults import osf
+
+    extras = rally.env_extras(env)
+    hook = (
+        {"config_file": options.os_faults_config}
+        if options.os_faults_config
+        else {}
+    )
+    try:
+        config, _ = osf.find_config(hook, extras)
+    except osf.FaultConfigError as exc:
+        if options.os_faults_config:
+            raise StudyStopped(str(exc).splitlines()[0]) from None
+        return None
+    return config
+
+
+def _check_health(health, options, folder, when, say) -> None:
+    problems = health.wait(options.settle)
+    if not problems:
+        return
+    listed = "; ".join(f"{k}: {v}" for k, v in sorted(problems.items()))
+    if options.keep_going:
+        say(
+            f"{when}: still unhealthy after {options.settle:g} s: {listed} "
+            "(going on: --keep-going)"
+        )
+        return
+    raise StudyStopped(
+        f"{when}: still unhealthy after {options.settle:g} s: {listed}. "
+        f"Finished runs are in {folder.path}; bring the service back and "
+        f"continue with: rally-osic study run --resume {folder.path}"
+    )
+
+
+def _one_run(folder, plan, rally, number, run, task_file) -> str:
+    tag = study_tag(plan, number, run)
+    logs = folder.path / "logs"
+    logs.mkdir(exist_ok=True)
+    with open(logs / f"{number}-run-{run}.log", "wb") as log:
+        process = rally.start(task_file, plan.env, tag, log)
+        try:
+            process.wait()
+        except BaseException:
+            _stop(process)
+            raise
+    uuid = rally.find(plan.env, tag)
+    record = {"number": number, "run": run, "uuid": uuid, "tag": tag}
+    if uuid is None:
+        tail = _last_line(
+            (logs / f"{number}-run-{run}.log").read_text(errors="replace")
+        )
+        folder.save_failure(number, run, {**record, "reason": tail})
+        return "failed"
+    report = rally.export(uuid)
+    try:
+        status = json.loads(report)["tasks"][0]["status"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        status = "unreadable"
+    if status != "finished":
+        folder.save_failure(
+            number,
+            run,
+            {**record, "status": status, "reason": f"Rally task {status}"},
+        )
+        return "failed"
+    folder.save_run(number, run, report)
+    return "finished"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Rally aborts its task on SIGINT (Ctrl-C reaches it with us); give it
+    time, then make sure it is gone."""
+    if process.poll() is not None:
+        return
+    try:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+
+
+def write_outline(
+    folder: fo.StudyFolder, plan: fo.Plan, catalogue: cat.Catalogue
+) -> pathlib.Path:
+    """The report's outline: what was planned, and what did not run."""
+    import yaml
+
+    numbers = ", ".join(t.number for t in plan.tests) or "none"
+    introduction = (
+        f"Tests of the OSIC studies' catalogue run against the Rally env "
+        f"{plan.env}: {numbers}."
+    )
+    lines = []
+    for skipped in plan.skipped:
+        lines.append(
+            f"Not run: {skipped['number']} {skipped['title']}: "
+            f"{skipped['reason']}."
+        )
+    for failure in folder.failures():
+        number = failure.get("number", "?")
+        title = ""
+        try:
+            title = " " + catalogue.get(str(number)).title
+        except errors.CommandError:
+            pass
+        lines.append(
+            f"Failed run: {number}{title}, run {failure.get('run', '?')}: "
+            f"{failure.get('reason', 'unknown')}."
+        )
+    outline = {
+        "title": "Service availability and live-migration study",
+        "introduction": introduction,
+    }
+    if lines:
+        outline["conclusion"] = "\n\n".join(lines)
+    path = folder.path / "outline.yaml"
+    from rally_osic.files import write_atomic
+
+    write_atomic(path, yaml.safe_dump(outline, sort_keys=False))
+    return path
+
+
+def report(folder: fo.StudyFolder, outline: pathlib.Path, pdf: bool) -> int:
+    results = folder.results()
+    if not results:
+        return 0
+    command = [
+        sys.executable,
+        "-m",
+        "rally_osic.cli",
+        "report",
+        *map(str, results),
+        "-o",
+        str(folder.path / "report"),
+        "--outline",
+        str(outline),
+        "--quiet",
+    ]
+    if pdf:
+        command.append("--pdf")
+    return subprocess.run(command, env=dict(os.environ)).returncode
