@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import gzip
 import io
 import json
 import os
 import pathlib
 import re
+import zlib
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -77,14 +79,22 @@ class LoadedWorkload:
 
 
 def expand_paths(paths: list[str]) -> list[pathlib.Path]:
-    """Files as given, and the ``*.json`` files of given folders, sorted."""
+    """Files as given, and the ``*.json`` and ``*.json.gz`` files of given
+    folders, sorted."""
     found: list[pathlib.Path] = []
     for name in paths:
         path = pathlib.Path(name)
         if path.is_dir():
-            files = sorted(p for p in path.glob("*.json") if p.is_file())
+            files = sorted(
+                p
+                for pattern in ("*.json", "*.json.gz")
+                for p in path.glob(pattern)
+                if p.is_file()
+            )
             if not files:
-                raise ReportInputError(f"{path}: folder has no *.json files")
+                raise ReportInputError(
+                    f"{path}: folder has no *.json or *.json.gz files"
+                )
             found.extend(files)
         elif path.is_file():
             found.append(path)
@@ -103,17 +113,33 @@ def iter_workloads(path: pathlib.Path) -> Iterator[LoadedWorkload]:
             f"{source}: cannot read: {exc.strerror}"
         ) from None
     with handle:
-        first = _first_byte(handle, source)
-        handle.seek(0)
-        if first == b"[":
-            yield from _old_format(handle, source)
-        elif first == b"{":
-            yield from _stream_format_1_2(handle, source)
+        if handle.read(2) == GZIP_MAGIC:
+            handle.seek(0)
+            # Results may be stored gzipped (the committed samples are).
+            with gzip.GzipFile(fileobj=handle, mode="rb") as unzipped:
+                try:
+                    yield from _workloads(unzipped, source)
+                except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+                    raise ReportInputError(
+                        f"{source}: damaged gzip file ({_short(exc)})"
+                    ) from None
         else:
-            raise ReportInputError(
-                f"{source}: not JSON (expected Rally results, "
-                "from 'rally task report --json')"
-            )
+            handle.seek(0)
+            yield from _workloads(handle, source)
+
+
+def _workloads(handle, source: str) -> Iterator[LoadedWorkload]:
+    first = _first_byte(handle, source)
+    handle.seek(0)
+    if first == b"[":
+        yield from _old_format(handle, source)
+    elif first == b"{":
+        yield from _stream_format_1_2(handle, source)
+    else:
+        raise ReportInputError(
+            f"{source}: not JSON (expected Rally results, "
+            "from 'rally task report --json')"
+        )
 
 
 def _first_byte(handle, source: str) -> bytes:
@@ -131,6 +157,7 @@ def _first_byte(handle, source: str) -> bytes:
 
 CHUNK = 1 << 22  # characters read at a time when streaming
 BOM = b"\xef\xbb\xbf"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class _Stream:

@@ -4,7 +4,7 @@
 
     DIR/study.json                     the plan (tests, runs, task args)
     DIR/tasks/<number>.yaml            each test's rendered task
-    DIR/runs/<number>/run-<k>.json     Rally JSON of a finished run
+    DIR/runs/<number>/run-<k>.json.gz  Rally JSON of a finished run
     DIR/runs/<number>/run-<k>.failed.json
                                        a run Rally could not finish
     DIR/outline.yaml, DIR/report/      the report, at the end
@@ -12,6 +12,8 @@
 Every file is written whole (:func:`rally_osic.files.write_atomic`), so an
 interruption at any moment leaves finished runs on disk and no half file;
 a run is done when one of its two files exists, and ``--resume`` skips it.
+Runs are stored gzipped (a run at the study's timing is tens of MB of
+JSON; ``rally-osic report`` and ``verdicts`` read them as they are).
 The study writes only these names; a user's other files stay.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gzip
 import json
 import os
 import pathlib
@@ -119,7 +122,7 @@ class StudyFolder:
             raise FolderError(f"{self.plan_file}: {exc}") from None
 
     def run_file(self, number: str, run: int) -> pathlib.Path:
-        return self.path / "runs" / number / f"run-{run}.json"
+        return self.path / "runs" / number / f"run-{run}.json.gz"
 
     def failed_file(self, number: str, run: int) -> pathlib.Path:
         return self.path / "runs" / number / f"run-{run}.failed.json"
@@ -142,7 +145,7 @@ class StudyFolder:
     def save_run(self, number: str, run: int, report: bytes) -> None:
         path = self.run_file(number, run)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, report)
+        write_atomic(path, gzip.compress(report, mtime=0))
 
     def save_failure(self, number: str, run: int, record: dict) -> None:
         path = self.failed_file(number, run)
@@ -150,7 +153,7 @@ class StudyFolder:
         write_atomic(path, json.dumps({**record, "at": _now()}, indent=2))
 
     def results(self) -> list[pathlib.Path]:
-        return sorted((self.path / "runs").glob("*/run-*[0-9].json"))
+        return sorted((self.path / "runs").glob("*/run-*.json.gz"))
 
     def failures(self) -> list[dict]:
         out = []

@@ -8,6 +8,7 @@ the package's tests need an OpenStack cloud, these need only the server.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -118,10 +119,10 @@ def test_interrupted_study_resumes_without_redoing_a_run(study, tmp_path):
     _, err = first.communicate(timeout=120)
     assert first.returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
-    done = out / "runs" / "1.1" / "run-1.json"
-    report = json.loads(done.read_text())
+    done = out / "runs" / "1.1" / "run-1.json.gz"
+    report = json.loads(gzip.decompress(done.read_bytes()))
     assert report["tasks"][0]["status"] == "finished"
-    assert not (out / "runs" / "1.1" / "run-2.json").exists()
+    assert not (out / "runs" / "1.1" / "run-2.json.gz").exists()
     kept = done.stat().st_mtime_ns
     plan = json.loads((out / "study.json").read_text())
     assert [t["number"] for t in plan["tests"]] == ["1.1", "1.2"]
@@ -132,10 +133,10 @@ def test_interrupted_study_resumes_without_redoing_a_run(study, tmp_path):
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert done.stat().st_mtime_ns == kept  # not run again
-    finished = sorted(p.name for p in (out / "runs").glob("*/run-*.json"))
-    assert finished == ["run-1.json", "run-1.json", "run-2.json"]
-    for path in (out / "runs").glob("*/run-*.json"):
-        task = json.loads(path.read_text())["tasks"][0]
+    finished = sorted(p.name for p in (out / "runs").glob("*/run-*"))
+    assert finished == ["run-1.json.gz", "run-1.json.gz", "run-2.json.gz"]
+    for path in (out / "runs").glob("*/run-*"):
+        task = json.loads(gzip.decompress(path.read_bytes()))["tasks"][0]
         (workload,) = task["subtasks"][0]["workloads"]
         (hook,) = workload["hooks"]
         assert hook["results"][0]["status"] == "success", hook["results"]
@@ -177,7 +178,7 @@ def test_a_service_left_down_stops_the_study(study, tmp_path):
     (line,) = [x for x in err.splitlines() if "error:" in x]
     assert "after 1.1: still unhealthy" in line and "web" in line
     assert f"--resume {out}" in line
-    assert (out / "runs" / "1.1" / "run-1.json").exists()
+    assert (out / "runs" / "1.1" / "run-1.json.gz").exists()
     assert not (out / "runs" / "1.2").exists()
 
 

@@ -195,3 +195,39 @@ def test_utf8_bom_is_skipped(tmp_path):
     text = json.dumps(factory.old_format(factory.study_workloads()[:1]))
     old.write_bytes(b"\xef\xbb\xbf" + text.encode())
     assert len(load_all(old)) == 1
+
+
+def test_gzipped_results_read_as_the_plain_file(tmp_path, write_json):
+    import gzip
+
+    plain = write_json(factory.document(factory.study_workloads()[:2]))
+    packed = tmp_path / "packed.json.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    old = tmp_path / "old.json.gz"
+    old.write_bytes(
+        gzip.compress(
+            json.dumps(
+                factory.old_format(factory.study_workloads()[:1])
+            ).encode()
+        )
+    )
+    assert [w.workload for w in load_all(packed)] == [
+        w.workload for w in load_all(plain)
+    ]
+    assert len(load_all(old)) == 1
+    names = [p.name for p in loader.expand_paths([str(tmp_path)])]
+    assert "packed.json.gz" in names and "old.json.gz" in names
+
+
+@pytest.mark.parametrize("keep", [10, 200, -8])
+def test_a_damaged_gzip_is_one_clear_error(tmp_path, write_json, keep):
+    import gzip
+
+    plain = write_json(factory.document(factory.study_workloads()[:1]))
+    packed = gzip.compress(plain.read_bytes())
+    path = tmp_path / "damaged.json.gz"
+    path.write_bytes(packed[:keep])
+    with pytest.raises(ReportInputError) as caught:
+        load_all(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert "\n" not in str(caught.value)
