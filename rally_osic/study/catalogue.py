@@ -204,7 +204,18 @@ def task_args(
     entry: Entry, overrides: dict | None = None, variant: str | None = None
 ) -> dict:
     """The task args of one test, with a section variant and the user's
-    overrides."""
+    overrides: those for every test, then those under ``section_args``
+    for the test's section (``{"section_args": {"7": {"scenario_args":
+    {"flavor": {"name": "m1.small"}}}}}``)."""
+    overrides = dict(overrides or {})
+    by_section = overrides.pop("section_args", None) or {}
+    if not isinstance(by_section, dict):
+        raise CatalogueError("section_args must map sections to task args")
+    own = by_section.get(entry.section) or {}
+    if not isinstance(own, dict):
+        raise CatalogueError(
+            f"section_args of section {entry.section} is not a mapping"
+        )
     layers = [entry.args]
     if variant:
         if variant not in entry.variants:
@@ -214,7 +225,7 @@ def task_args(
                 f"(it has {known})"
             )
         layers.append(entry.variants[variant])
-    layers.append(overrides or {})
+    layers += [overrides, own]
     return merged(*layers)
 
 

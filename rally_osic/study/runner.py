@@ -203,6 +203,7 @@ def run_plan(
         for number in {number for number, _ in todo}
     }
     began = time.monotonic()
+    checked = False  # the cloud was found healthy right after the last run
     for index, (number, run) in enumerate(todo):
         entry = catalogue.get(number)
         runs = next(t.runs for t in plan.tests if t.number == number)
@@ -212,7 +213,8 @@ def run_plan(
             f"{runs}: {entry.title} · elapsed "
             f"{clock(time.monotonic() - began)} · about {clock(left)} left"
         )
-        _check_health(health, options, folder, f"before {number}", say)
+        if not checked:
+            _check_health(health, options, folder, f"before {number}", say)
         args = _args(entry, plan)
         if options.os_faults_config:
             # The hook inside Rally uses the config the study checks with.
@@ -223,7 +225,9 @@ def run_plan(
         task_file = folder.save_task(number, text)
         outcome = _one_run(folder, plan, rally, number, run, task_file)
         counts[outcome] += 1
-        _check_health(health, options, folder, f"after {number}", say)
+        checked = _check_health(
+            health, options, folder, f"after {number}", say
+        )
     return counts
 
 
@@ -250,17 +254,18 @@ def _os_faults_config(rally: Rally, env: str, options: Options):
     return config
 
 
-def _check_health(health, options, folder, when, say) -> None:
+def _check_health(health, options, folder, when, say) -> bool:
+    """True when healthy; stops the study (or, going on, says so)."""
     problems = health.wait(options.settle)
     if not problems:
-        return
+        return True
     listed = "; ".join(f"{k}: {v}" for k, v in sorted(problems.items()))
     if options.keep_going:
         say(
             f"{when}: still unhealthy after {options.settle:g} s: {listed} "
             "(going on: --keep-going)"
         )
-        return
+        return False
     raise StudyStopped(
         f"{when}: still unhealthy after {options.settle:g} s: {listed}. "
         f"Finished runs are in {folder.path}; bring the service back and "
