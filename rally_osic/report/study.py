@@ -13,6 +13,7 @@ import dataclasses
 import multiprocessing
 import os
 import pathlib
+import re
 import statistics
 import sys
 from array import array
@@ -53,6 +54,7 @@ SERVICES = {
     "dummy": "Dummy (Rally self-test)",
 }
 POOL_THRESHOLD = 4  # fewer runs than this are processed in-process
+CATALOGUE_TITLE = re.compile(r"^.+?: ((?:[1-9][0-9]*|LM)\.[1-9][0-9]*) (.+)$")
 
 
 def service_of(scenario: str) -> str:
@@ -388,12 +390,18 @@ def group_tests(
     scenario_numbers: dict[str, int] = {}
     per_scenario: collections.Counter = collections.Counter()
     prose = outline.get("tests") or {}
+    catalogue = _catalogue_numbers(grouped)
+    if catalogue:
+        keys.sort(key=lambda k: _number_order(catalogue[k][0]))
     for scenario, fault in keys:
         major = scenario_numbers.setdefault(
             scenario, len(scenario_numbers) + 1
         )
         per_scenario[scenario] += 1
         number = f"{major}.{per_scenario[scenario]}"
+        label = fault
+        if catalogue:
+            number, label = catalogue[(scenario, fault)]
         test_runs = [
             Run(index, run, results[run.key])
             for index, run in enumerate(grouped[(scenario, fault)], 1)
@@ -410,13 +418,37 @@ def group_tests(
             Test(
                 number=number,
                 scenario=scenario,
-                fault=fault,
+                fault=label,
                 service=service_of(scenario),
                 runs=test_runs,
                 prose=paragraphs(text),
             )
         )
     return tests
+
+
+def _catalogue_numbers(grouped) -> dict[tuple[str, str], tuple[str, str]]:
+    """The study catalogue's number and title of each test, when every
+    test comes from the catalogue (``rally-osic study run`` names its
+    subtasks "scenario: 7.18 Kill nova-conductor service on one node")
+    with one number of its own; else nothing, and tests are numbered in
+    order of appearance."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for key, members in grouped.items():
+        named = {
+            CATALOGUE_TITLE.match(run.subtask_title or "") for run in members
+        }
+        if len(named) != 1 or None in named:
+            return {}
+        (match,) = named
+        found[key] = (match[1], match[2])
+    numbers = [number for number, _ in found.values()]
+    return found if len(set(numbers)) == len(numbers) else {}
+
+
+def _number_order(number: str) -> tuple[int, int]:
+    section, index = number.split(".")
+    return (10**6 if section == "LM" else int(section), int(index))
 
 
 def group_services(

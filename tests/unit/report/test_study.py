@@ -219,3 +219,54 @@ def test_resource_limit_is_read_from_the_words_of_a_limit(error, limit):
     from rally_osic.report.runs import QUOTA_WORDS
 
     assert bool(QUOTA_WORDS.search(error)) is limit
+
+
+def _subtask_document(titled_workloads):
+    """One subtask per workload, titled as ``rally-osic study run`` does."""
+    workloads = [w for _, w in titled_workloads]
+    document = factory.document(workloads)
+    (task,) = document["tasks"]
+    (template,) = task["subtasks"]
+    task["subtasks"] = [
+        {**template, "title": title, "workloads": [workload]}
+        for title, workload in titled_workloads
+    ]
+    return document
+
+
+def test_a_catalogue_study_keeps_the_study_numbers_and_titles(write_json):
+    def titled(number, title, scenario, seed):
+        workload = factory.fault_workload(scenario=scenario, seed=seed)
+        workload["hooks"][0]["config"]["description"] = f"hook {seed}"
+        return (f"{scenario}: {number} {title}", workload)
+
+    path = write_json(
+        _subtask_document(
+            [
+                titled("7.18", "Kill nova-conductor", "NovaServers.x", 1),
+                titled("1.4", "Restart memcached", "Authenticate.keystone", 2),
+                titled("1.10", "Kill mysql", "Authenticate.keystone", 3),
+            ]
+        )
+    )
+    assert [(t.number, t.fault) for t in build(path).tests] == [
+        ("1.4", "Restart memcached"),
+        ("1.10", "Kill mysql"),
+        ("7.18", "Kill nova-conductor"),
+    ]
+
+
+def test_runs_from_elsewhere_are_numbered_in_order(write_json):
+    catalogued = factory.fault_workload(seed=1)
+    catalogued["hooks"][0]["config"]["description"] = "hook 1"
+    other = factory.fault_workload(seed=2)
+    other["hooks"][0]["config"]["description"] = "hook 2"
+    path = write_json(
+        _subtask_document(
+            [
+                ("Authenticate.keystone: 1.4 Restart memcached", catalogued),
+                ("fault tests", other),
+            ]
+        )
+    )
+    assert [t.number for t in build(path).tests] == ["1.1", "1.2"]

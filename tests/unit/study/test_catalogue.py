@@ -186,9 +186,7 @@ def test_user_args_merge_into_the_catalogues(catalogue):
     assert args["rps"] == 1 and entry.args["rps"] == 0.5  # not changed
     # Arguments for one section only.
     lab = {"section_args": {"7": {"scenario_args": {"image": {"name": "x"}}}}}
-    assert cat.task_args(entry, lab)["scenario_args"]["image"] == {
-        "name": "x"
-    }
+    assert cat.task_args(entry, lab)["scenario_args"]["image"] == {"name": "x"}
     keystone = cat.task_args(catalogue.get("1.1"), lab)
     assert "scenario_args" not in keystone and "section_args" not in keystone
     with pytest.raises(cat.CatalogueError, match="section_args"):
