@@ -146,7 +146,8 @@ def test_interrupted_study_resumes_without_redoing_a_run(study, tmp_path):
         assert f": {path.parent.name} " in subtask, subtask
     html = (out / "report" / "report.html").read_text()
     assert "Kill absent service" in html  # the skipped test is listed
-    assert "OsicProbe.http: restart web on one node" in html
+    # The report keeps the catalogue's numbers and titles.
+    assert "1.2 OsicProbe.http: Restart web service on one node" in html
 
 
 def test_a_service_left_down_stops_the_study(study, tmp_path):
