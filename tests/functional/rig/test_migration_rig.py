@@ -10,7 +10,9 @@ place the packets go), and libvirt's completed job statistics.
   probe saw in the migration's window (the switchover; a TCG guest
   sometimes drops a few probes again while it catches up) lies within
   ``AGREEMENT`` of libvirt's ``downtime``, plus the slots the prober
-  itself skipped at that outage's edges (its own uncertainty).
+  itself skipped at that outage's edges (its own uncertainty). A longer
+  one (the network dark after the switchover) must be confirmed by the
+  independent 500 ms ping.
 * TCP loses, reorders and duplicates nothing.
 * Failure paths are recorded failed migrations (the row has
   ``success: False`` and libvirt's reason), not crashes, and the guest
@@ -89,10 +91,19 @@ def test_migrations_there_and_back_agree_across_probes(rig, agent, transport):
         assert probed.libvirt["libvirt_source"] == "target job stats"
         assert row["libvirt_downtime"] > 0
         assert row["probe_outages"] >= 1, "the switchover went unseen"
-        assert (
-            abs(row["probe_max_outage"] - row["libvirt_downtime"])
-            <= AGREEMENT + _switchover(probed).uncertainty
-        ), row
+        margin = AGREEMENT + _switchover(probed).uncertainty
+        # The guest is paused for libvirt's downtime: no probe can see
+        # less.
+        assert row["probe_max_outage"] >= row["libvirt_downtime"] - margin
+        if row["probe_max_outage"] > row["libvirt_downtime"] + margin:
+            # The network stayed dark after the switchover (once: 2.55 s
+            # after a native TLS migration that libvirt timed at 0.02 s,
+            # with a 55 ms TCP stall; cause not found). Such an outage is
+            # real only when the independent 500 ms ping saw it too.
+            assert (
+                abs(row["ping_500ms_downtime"] - row["probe_max_outage"])
+                <= 0.5 + margin
+            ), row
         assert row["tcp_bytes_lost"] == 0
         assert row["tcp_bytes_reordered"] == 0
         assert row["tcp_bytes_duplicated"] == 0
