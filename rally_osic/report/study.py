@@ -435,13 +435,15 @@ def _catalogue_numbers(grouped) -> dict[tuple[str, str], tuple[str, str]]:
     order of appearance."""
     found: dict[tuple[str, str], tuple[str, str]] = {}
     for key, members in grouped.items():
-        named = {
+        matches = [
             CATALOGUE_TITLE.match(run.subtask_title or "") for run in members
-        }
-        if len(named) != 1 or None in named:
+        ]
+        if None in matches:
             return {}
-        (match,) = named
-        found[key] = (match[1], match[2])
+        named = {(match[1], match[2]) for match in matches}
+        if len(named) != 1:
+            return {}
+        (found[key],) = named
     numbers = [number for number, _ in found.values()]
     return found if len(set(numbers)) == len(numbers) else {}
 

@@ -246,13 +246,14 @@ def test_a_catalogue_study_keeps_the_study_numbers_and_titles(write_json):
                 titled("7.18", "Kill nova-conductor", "NovaServers.x", 1),
                 titled("1.4", "Restart memcached", "Authenticate.keystone", 2),
                 titled("1.10", "Kill mysql", "Authenticate.keystone", 3),
+                titled("1.4", "Restart memcached", "Authenticate.keystone", 2),
             ]
         )
     )
-    assert [(t.number, t.fault) for t in build(path).tests] == [
-        ("1.4", "Restart memcached"),
-        ("1.10", "Kill mysql"),
-        ("7.18", "Kill nova-conductor"),
+    assert [(t.number, t.fault, len(t.runs)) for t in build(path).tests] == [
+        ("1.4", "Restart memcached", 2),
+        ("1.10", "Kill mysql", 1),
+        ("7.18", "Kill nova-conductor", 1),
     ]
 
 
