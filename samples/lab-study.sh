@@ -8,6 +8,12 @@
 set -eu
 cd "$(dirname "$0")/.."
 PATH="$PWD/.venv/bin:$PATH"
+# Rally's database and home of its own, as the demo has (out/ is ignored).
+RALLY_HOME="$PWD/out/lab-study-rally"
+mkdir -p "$RALLY_HOME"
+export HOME="$RALLY_HOME"
+export OS_DATABASE__CONNECTION="sqlite:///$RALLY_HOME/rally.sqlite"
+rally db ensure >/dev/null
 rally-osic lab up --services all
 rally-osic lab env
 if [ -f samples/lab-study/study.json ]; then
