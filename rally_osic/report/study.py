@@ -371,8 +371,15 @@ def group_tests(
     outline: dict[str, Any],
 ) -> list[Test]:
     grouped: dict[tuple[str, str], list[runs.RunInput]] = {}
-    for run in inputs:
-        grouped.setdefault((run.scenario, run.fault_label), []).append(run)
+    catalogued = [
+        CATALOGUE_TITLE.match(run.subtask_title or "") for run in inputs
+    ]
+    by_number = all(catalogued)
+    for run, match in zip(inputs, catalogued):
+        # Tests of the study catalogue are its numbered tests, even where
+        # two of them share a hook label (three stress tests, say).
+        label = f"{match[1]} {match[2]}" if by_number else run.fault_label
+        grouped.setdefault((run.scenario, label), []).append(run)
     scenario_order: dict[str, int] = {}
     for scenario, _ in grouped:
         scenario_order.setdefault(scenario, len(scenario_order))

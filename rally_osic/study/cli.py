@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+from rally_osic import errors
 from rally_osic.errors import CommandError
 
 ACTIONS = ("list", "render", "run")
@@ -239,10 +240,8 @@ def _run(args) -> int:
         )
     try:
         counts = runner.run_plan(folder, plan, catalogue, rally, options, say)
-    except (KeyboardInterrupt, Exception) as exc:
-        if isinstance(exc, KeyboardInterrupt) or not isinstance(
-            exc, CommandError
-        ):
+    except (KeyboardInterrupt, errors.Terminated, Exception) as exc:
+        if not isinstance(exc, CommandError):
             say(
                 f"stopped: finished runs are in {folder.path}; continue "
                 f"with: rally-osic study run --resume {folder.path}"

@@ -16,7 +16,10 @@ time, and the verdicts against what really happened:
 * neutron-dhcp-agent killed for 25 s under NeutronNetworks.list_agents:
   the API does not notice either, while neutron's own agent list, polled
   once a second by the test, shows the agent dead (agent_down_time 15 s)
-  and alive again after the hook started it.
+  and alive again after the hook started it;
+* every test of the study catalogue that current releases still have,
+  rendered with the lab samples' task args, passes ``rally task
+  validate`` against the lab's env.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from tests.functional.lab.test_e2e_faults import (
     DOWNTIME_RE,
     EDGE,
     FAULT_AT_RE,
+    REPO,
     TEMPLATES,
     PortWatch,
     render_report,
@@ -295,3 +299,48 @@ def test_service_under_real_fault(
     (results_dir / f"{case.name}.txt").write_text(line + "\n")
     rendered = render_report([out], results_dir / f"report-{case.name}")
     assert rendered.returncode == 0, rendered.stderr
+
+
+def test_every_catalogue_test_validates_against_the_lab(
+    services_rally, tmp_path
+):
+    """``rally task validate`` of every test of the study catalogue that
+    current releases still have, rendered with the lab samples' task args
+    (samples/lab-study-args.yaml), as one task against the lab's env:
+    scenarios, contexts, hooks and SLAs are checked by Rally itself."""
+    import yaml
+
+    from rally_osic.study import catalogue as cat
+    from rally_osic.study import render
+
+    overrides = yaml.safe_load(
+        (REPO / "samples" / "lab-study-args.yaml").read_text()
+    )
+    entries = [e for e in cat.load().entries if not e.removed]
+    subtasks = []
+    for entry in entries:
+        task = yaml.safe_load(
+            render.render(entry, cat.task_args(entry, overrides))
+        )
+        subtasks.extend(task["subtasks"])
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"version": 2, "title": "catalogue", "subtasks": subtasks}
+        )
+    )
+    started = time.monotonic()
+    result = services_rally.run(
+        "task",
+        "validate",
+        str(path),
+        "--deployment",
+        "osic-lab",
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+    print(
+        f"\nrally task validate of {len(subtasks)} catalogue tests: "
+        f"{time.monotonic() - started:.0f} s",
+        file=sys.stderr,
+    )
