@@ -304,7 +304,7 @@ def _check_services(plan, catalogue, rally, options, args) -> None:
     os-faults config (and a reboot needs power management)."""
     from rally_osic.study import runner
 
-    config = runner._os_faults_config(rally, plan.env, options)
+    config = runner.os_faults_config_of(rally, plan.env, options)
     if config is None:
         raise CommandError(
             f"no os-faults config for env {plan.env!r}: give "
@@ -351,7 +351,8 @@ def _print_plan(plan, catalogue, say) -> None:
     total = 0.0
     for test in plan.tests:
         entry = catalogue.get(test.number)
-        seconds = cat.estimated_seconds(entry, runner._args(entry, plan))
+        args = runner.planned_args(entry, plan)
+        seconds = cat.estimated_seconds(entry, args)
         total += seconds * test.runs
         print(
             f"{entry.number:6} ×{test.runs}  ~{runner.clock(seconds)} "

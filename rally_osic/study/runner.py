@@ -194,11 +194,11 @@ def run_plan(
     if not todo:
         say(f"nothing left to run: all {total} runs are in {folder.path}")
         return counts
-    config = _os_faults_config(rally, plan.env, options)
+    config = os_faults_config_of(rally, plan.env, options)
     health = Health(config, say)
     estimates = {
         number: cat.estimated_seconds(
-            catalogue.get(number), _args(catalogue.get(number), plan)
+            catalogue.get(number), planned_args(catalogue.get(number), plan)
         )
         for number in {number for number, _ in todo}
     }
@@ -215,7 +215,7 @@ def run_plan(
         )
         if not checked:
             _check_health(health, options, folder, f"before {number}", say)
-        args = _args(entry, plan)
+        args = planned_args(entry, plan)
         if options.os_faults_config:
             # The hook inside Rally uses the config the study checks with.
             args.setdefault(
@@ -231,12 +231,12 @@ def run_plan(
     return counts
 
 
-def _args(entry: cat.Entry, plan: fo.Plan) -> dict:
+def planned_args(entry: cat.Entry, plan: fo.Plan) -> dict:
     variant = plan.variant if plan.variant in entry.variants else None
     return cat.task_args(entry, plan.task_args, variant)
 
 
-def _os_faults_config(rally: Rally, env: str, options: Options):
+def os_faults_config_of(rally: Rally, env: str, options: Options):
     from rally_osic.faults import osf
 
     extras = rally.env_extras(env)
