@@ -10,7 +10,10 @@ time, and the verdicts against what really happened:
 * cinder-api and swift-proxy-server killed for 5 s: an independent
   50 ms probe of the API's port sees the outage, and ``fault_downtime``
   matches it (tolerance: the SLA's own ± plus one sampling interval plus
-  0.15 s, see test_e2e_faults.py);
+  0.15 s, see test_e2e_faults.py). Swift's client tries a refused call
+  again a second later, so its calls fail only until that long before
+  the port reopens: the expected downtime is the port's outage less the
+  time a failed call took to give up;
 * swift-object-replicator killed: a background daemon, which the API
   must not notice: no failed call, no downtime, every SLA passes;
 * neutron-dhcp-agent killed for 25 s under NeutronNetworks.list_agents:
@@ -57,6 +60,10 @@ class Case:
     args: dict
     port_of: str | None  # BASE_PORTS name of the API probed
     api_unaffected: bool  # a background service: no failure expected
+    # The client tries a refused call again after a backoff: rally-
+    # openstack builds its swiftclient Connection with retries=1, and
+    # swiftclient sleeps starting_backoff (1 s) before the second try.
+    client_retries: bool = False
 
     def __str__(self) -> str:
         return self.name
@@ -83,6 +90,7 @@ CASES = [
         {"rps": 2, **KILL_5S},
         "swift-proxy",
         False,
+        client_retries=True,
     ),
     Case(
         "swift-object-replicator-kill",
@@ -274,9 +282,19 @@ def test_service_under_real_fault(
         line += f"; port outage {port_outage:.2f} s"
         assert closed >= fault["effective_at"] - EDGE, (closed, fault)
         assert reopened <= fault["healthy_at"] + EDGE, (reopened, fault)
-        assert abs(downtime - port_outage) <= uncertainty + interval + EDGE, (
-            line
-        )
+        expected, slack = port_outage, 0.0
+        if case.client_retries:
+            # A call fails only when both tries meet the closed port: one
+            # made within a backoff of the reopening gets through on its
+            # second try (slow: degradation, not downtime). So the failed
+            # calls start up to "time to give up" before the reopening;
+            # the spread of those times is the scheduler's.
+            gave_up = [it["duration"] for it in failed]
+            expected -= min(gave_up)
+            slack = max(gave_up) - min(gave_up)
+            line += f"; a failed call gave up after {min(gave_up):.2f} s"
+        tolerance = uncertainty + interval + EDGE + slack
+        assert abs(downtime - expected) <= tolerance, line
         for it in failed:
             assert it["timestamp"] <= reopened + EDGE, line
         assert slas["fault_recovery"]["success"], details
