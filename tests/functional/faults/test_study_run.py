@@ -82,10 +82,18 @@ def study(rally, http_service, tmp_path):
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            preexec_fn=_as_in_a_terminal,
             **kwargs,
         )
 
     return start, cat, faults, args
+
+
+def _as_in_a_terminal() -> None:
+    """Ctrl-C as a terminal's foreground job gets it: a test suite run in
+    the background by a non-interactive shell (nohup ... &) inherits
+    SIGINT ignored, and so would the study, which would then run on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for(path, process, seconds: float) -> None:
