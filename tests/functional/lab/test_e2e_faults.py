@@ -461,36 +461,10 @@ def test_template_under_real_fault(case, running_lab, lab_rally, results_dir):
             in_flight = max(it["duration"] for it in baseline_ok)
             first = failed[0]["timestamp"]
             assert first >= fault["effective_at"] - in_flight - interval
-    last = max(iterations, key=lambda it: it["timestamp"])
-    if slas["fault_recovery"]["success"]:
-        # Back to baseline after the service was healthy again: not
-        # before the last failure, and the run ends recovered.
-        recovered = float(
-            RECOVERED_RE.search(slas["fault_recovery"]["detail"])[1]
-        )
-        assert recovered >= downtime - uncertainty, line
-        assert not last["error"], line
-    elif "run too short" in slas["fault_recovery"]["detail"]:
-        # Undetermined: the run ended healthy, but within a hold period of
-        # its last trouble.
-        assert not last["error"], line
-    elif "still degraded" in slas["fault_recovery"]["detail"]:
-        # Check it: the last running-mean window (the last `window`
-        # successful calls) is above the degradation threshold (the
-        # baseline's p95).
-        threshold = float(THRESHOLD_RE.search(degradation)[1])
-        ok = sorted(
-            (it for it in iterations if not it["error"]),
-            key=lambda it: it["timestamp"],
-        )
-        window = case.args.get("fault_analysis", {}).get("window", 9)
-        tail = [it["duration"] for it in ok[-window:]]
-        assert sum(tail) / len(tail) > threshold, (line, tail, threshold)
-    else:
-        # Still failing: failures among the last cluster_gap (5) calls.
-        assert "still failing" in slas["fault_recovery"]["detail"], line
-        by_start = sorted(iterations, key=lambda it: it["timestamp"])
-        assert any(it["error"] for it in by_start[-5:]), line
+    window = case.args.get("fault_analysis", {}).get("window", 9)
+    check_recovery_verdict(
+        slas, iterations, window, downtime - uncertainty, line
+    )
     print(f"\n{line}", file=sys.stderr)
     (results_dir / f"{case.name}.txt").write_text(line + "\n")
 
@@ -527,3 +501,42 @@ def test_whole_set_renders_as_one_pdf(results_dir):
         f"{time.monotonic() - started:.1f} s: {out_dir}",
         file=sys.stderr,
     )
+
+
+def check_recovery_verdict(slas, iterations, window, earliest, line=""):
+    """``fault_recovery``'s verdict, whatever it is, agrees with the data.
+
+    ``earliest``: no recovery can be earlier (the downtime's lower edge);
+    ``window``: the running mean's width in calls.
+    """
+    detail = slas["fault_recovery"]["detail"]
+    line = line or detail
+    last = max(iterations, key=lambda it: it["timestamp"])
+    if slas["fault_recovery"]["success"]:
+        # Back to baseline after the service was healthy again: not
+        # before the last failure, and the run ends recovered.
+        recovered = float(RECOVERED_RE.search(detail)[1])
+        assert recovered >= earliest, line
+        assert not last["error"], line
+    elif "run too short" in detail:
+        # Undetermined: the run ended healthy, but within a hold period of
+        # its last trouble.
+        assert not last["error"], line
+    elif "still degraded" in detail:
+        # Check it: the last running-mean window (the last `window`
+        # successful calls) is above the degradation threshold (the
+        # baseline's p95).
+        threshold = float(
+            THRESHOLD_RE.search(slas["fault_degradation"]["detail"])[1]
+        )
+        ok = sorted(
+            (it for it in iterations if not it["error"]),
+            key=lambda it: it["timestamp"],
+        )
+        tail = [it["duration"] for it in ok[-window:]]
+        assert sum(tail) / len(tail) > threshold, (line, tail, threshold)
+    else:
+        # Still failing: failures among the last cluster_gap (5) calls.
+        assert "still failing" in detail, line
+        by_start = sorted(iterations, key=lambda it: it["timestamp"])
+        assert any(it["error"] for it in by_start[-5:]), line

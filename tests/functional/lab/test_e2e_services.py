@@ -43,6 +43,7 @@ from tests.functional.lab.test_e2e_faults import (
     REPO,
     TEMPLATES,
     PortWatch,
+    check_recovery_verdict,
     render_report,
 )
 
@@ -297,7 +298,15 @@ def test_service_under_real_fault(
         assert abs(downtime - expected) <= tolerance, line
         for it in failed:
             assert it["timestamp"] <= reopened + EDGE, line
-        assert slas["fault_recovery"]["success"], details
+        # Checked against the data, not required to pass: in a CI run
+        # swift was back at baseline 2 s after the proxy's restart, then
+        # every proxy request took twice as long for 27 s (its log: PUT
+        # median 0.047 s against 0.019 s; the storage servers under 1 ms
+        # throughout), which ended 7 s before the load did: "run too
+        # short to judge", as the data say.
+        check_recovery_verdict(
+            slas, iterations, STEADY["window"], downtime - uncertainty, line
+        )
     if agents:
         dead = [t for t, alive in agents.samples if alive is False]
         assert dead, f"list_agents never showed the agent dead: {line}"
