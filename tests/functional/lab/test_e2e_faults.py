@@ -31,9 +31,9 @@ and checks, from the exported Rally JSON:
   some runs past the end of the load). Its verdicts are checked against
   the data instead of required to pass: the failure rate, degradation
   present, and "still degraded" means the last running-mean window is
-  above the baseline's p95. Neutron must recover (slower last seconds
-  after its recovery are a relapse); its other verdicts are checked
-  against the data the same way;
+  above the baseline's p95. Neutron's verdicts are checked against the
+  data the same way (slower last seconds after its recovery are a
+  relapse, but its level can also drift up for good);
 * the stored verdicts are exactly what ``rally-osic verdicts`` computes
   from the stored run (the SLAs, the report and the CLI share one code
   path);
@@ -85,7 +85,6 @@ class Case:
     # on 2 cores to promise a PASS of every criterion; their verdicts are
     # checked against the data instead.
     must_pass: bool = True
-    must_recover: bool = False  # fault_recovery must pass even so
     # The probed port is a dependency that only some calls need: calls
     # fail at most while it is closed, and may all succeed.
     dependency: bool = False
@@ -207,13 +206,14 @@ CASES = [
         "graceful stop (connection reset / refused) then start: refused "
         "until the new master binds the port",
         # Back to its baseline 10-20 s after the restart in most runs, 64 s
-        # in the slowest seen (above); its
-        # baseline is tight (p95 0.25 s for 0.19 s calls), and slower last
-        # seconds after that are a relapse, not a failure to recover. Its
-        # degradation, 20-30 % drift between quiet stretches, is checked
-        # against the data.
+        # in the slowest seen (above); its baseline is tight (p95 0.25 s
+        # for 0.19 s calls), and slower last seconds after that are a
+        # relapse, not a failure to recover. But in one CI-like run it was
+        # back at baseline 10 s after the restart, held it 30 s, then
+        # drifted up to 1.4x (0.27 s a call) for the last 90 s of the load:
+        # "never recovered: still degraded", as the data say. So its
+        # verdicts, recovery included, are checked against the data.
         must_pass=False,
-        must_recover=True,
     ),
 ]
 
@@ -337,8 +337,6 @@ def test_template_under_real_fault(case, running_lab, lab_rally, results_dir):
     assert run.returncode == (0 if all_passed else 2), run.stdout[-3000:]
     if case.must_pass:
         assert all_passed, details
-    if case.must_recover:
-        assert slas["fault_recovery"]["success"], details
     # The stored verdicts are what rally-osic verdicts computes from the
     # stored run: one code path for the SLAs, the report and the CLI.
     rejudged = subprocess.run(
