@@ -236,7 +236,34 @@ def _run_service_fault(
             w.stop()
         for r in runs:
             r.detail["checker"].stop()
+    for r in runs:
+        if r.timeline.recovered:
+            r.timeline.pids_after = _settled_pids(r) or r.timeline.pids_after
     return _summarize(out, runs, recover_within, spec)
+
+
+def _settled_pids(run, hold=1.0, limit=5.0, pause=0.2):
+    """The target's PIDs once they have not changed for ``hold`` seconds.
+
+    A forking daemon is healthy as soon as it listens, while the parent
+    that forked the real server may still be alive: the PIDs seen at
+    that moment are not the ones that serve. After ``limit`` seconds the
+    last look is the answer.
+    """
+    last, since = None, None
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            look = tg.probe(run.transport, "snapshot", run.target.spec())
+        except (tr.TransportError, tg.TargetError):
+            return last
+        pids = sorted(look.get("pids") or ())
+        now = time.monotonic()
+        if pids != last:
+            last, since = pids, now
+        if (pids and now - since >= hold) or now >= deadline:
+            return last
+        time.sleep(pause)
 
 
 def _restore(runs, target, spec, undo, planned):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -207,3 +208,55 @@ def test_unreachable_node_is_a_clear_failure(memcached):
     assert not res.passed
     assert "unreachable" in res.reason
     assert svc.proc.poll() is None
+
+
+FORKING_DAEMON = r"""
+import os, socket, sys, time
+# A classic forking daemon: it listens, forks the server, and the parent
+# lingers a moment before it exits (as an init script's parent does).
+sock = socket.socket()
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("127.0.0.1", int(sys.argv[1])))
+sock.listen(8)
+if os.fork():
+    time.sleep(float(sys.argv[2]))
+    os._exit(0)
+os.setsid()
+with open(sys.argv[3], "w") as fd:
+    fd.write(str(os.getpid()))
+deadline = time.time() + 600
+while time.time() < deadline:
+    sock.settimeout(1)
+    try:
+        sock.accept()[0].close()
+    except OSError:
+        pass
+"""
+
+
+def test_pids_after_are_the_server_not_the_forking_parent(services, tmp_path):
+    script = tmp_path / "forkd.py"
+    script.write_text(FORKING_DAEMON)
+    port = free_port()
+    server_pid = tmp_path / "server.pid"
+    argv = [sys.executable, str(script), str(port), "0.6", str(server_pid)]
+    first = services(argv, None, port)
+    first.proc.wait(timeout=5)  # the parent has gone; its server serves
+    [victim] = probe.resolve({"cmdline": argv})
+    args = {
+        "cmdline": argv,
+        "port": port,
+        "start_cmd": " ".join(argv) + " >/dev/null 2>&1 &",
+    }
+    rec = engine.run_fault(
+        local_config({"forkd": args}),
+        specs.FaultSpec(action="kill", service="forkd"),
+        recover_within=0.5,
+    )
+    assert rec["came_back"] == "restore"
+    # Healthy as soon as the new copy listened, while its parent still
+    # lingered; the PIDs recorded are the server's alone.
+    server = read_pid(str(server_pid))
+    assert server != victim and alive(server)
+    assert rec["pids_after"]["127.0.0.1"] == [server]
+    assert probe.resolve({"cmdline": argv}) == [server]
