@@ -191,8 +191,8 @@ def migrate_one(
     if job and monitor.event_at:
         detected_after = max(0.0, detected - monitor.event_at)
     block = options.block_migration
-    if block == "auto" and job and "disk_processed" in job:
-        block = bool(job.get("disk_processed"))
+    if block == "auto" and job and "disks_mirrored" in job:
+        block = bool(job["disks_mirrored"])
     if job and job.get("samples") and samples is not None:
         samples.extend([name, *sample] for sample in job["samples"])
     return records.migration_row(

@@ -8,7 +8,10 @@
   target: it listens for the source's JOB_COMPLETED event, reads the
   completed job statistics on the target afterwards
   (``jobStats(VIR_DOMAIN_JOB_STATS_COMPLETED)``; the source loses them
-  when it undefines the domain) and optionally samples the domain's CPU,
+  when it undefines the domain), notes which disks the source mirrored
+  to the target (block migration: libvirt's job statistics leave
+  ``disk_*`` at 0 for an NBD copy, its block-job events do not) and
+  optionally samples the domain's CPU,
   network, block and memory statistics (``domainListGetStats``) on
   whichever host runs it.
 
@@ -35,6 +38,8 @@ from typing import Any
 # with getattr; these are the numeric values of libvirt's public API.
 JOB_STATS_COMPLETED = 1
 EVENT_ID_JOB_COMPLETED = 21
+EVENT_ID_BLOCK_JOB_2 = 16
+BLOCK_JOB_TYPE_COPY = 2
 MIGRATE_FLAGS = {
     "live": 1,
     "peer2peer": 2,
@@ -77,7 +82,6 @@ PLAIN_FIELDS = {
     "data_remaining": "data_remaining",
     "memory_iteration": "memory_iterations",
     "memory_total": "memory_total",
-    "disk_processed": "disk_processed",
     "memory_postcopy_requests": "postcopy_requests",
 }
 
@@ -283,9 +287,10 @@ class MigrationMonitor:
         self.samples: list[Sample] = []
         self.event: dict | None = None
         self.event_at: float | None = None
+        self.mirrored_disks: set[str] = set()
         self._event_seen = threading.Event()
         self._stop = threading.Event()
-        self._callback_id = None
+        self._callback_ids: list[int] = []
         self._sampler: threading.Thread | None = None
         self.error: str | None = None
 
@@ -305,9 +310,20 @@ class MigrationMonitor:
                 self.event_at = time.time()
                 self._event_seen.set()
 
-        self._callback_id = src.domainEventRegisterAny(
-            dom, EVENT_ID_JOB_COMPLETED, on_job_completed, None
-        )
+        def on_block_job(conn, domain, disk, kind, status, opaque) -> None:
+            if domain.UUIDString() == self.uuid and (
+                kind == BLOCK_JOB_TYPE_COPY
+            ):
+                self.mirrored_disks.add(disk)
+
+        self._callback_ids = [
+            src.domainEventRegisterAny(
+                dom, EVENT_ID_JOB_COMPLETED, on_job_completed, None
+            ),
+            src.domainEventRegisterAny(
+                dom, EVENT_ID_BLOCK_JOB_2, on_block_job, None
+            ),
+        ]
         if self.sample_interval:
             self._sampler = threading.Thread(
                 target=self._sample_loop, daemon=True
@@ -369,19 +385,19 @@ class MigrationMonitor:
             self._sampler.join(5)
         record = job_record(stats or {})
         record["libvirt_source"] = origin
+        record["disks_mirrored"] = sorted(self.mirrored_disks)
         record["samples"] = [s.to_json() for s in self.samples]
         return record
 
     def _unregister(self) -> None:
-        if self._callback_id is None:
-            return
-        try:
-            self.hv.connect(self.source).domainEventDeregisterAny(
-                self._callback_id
-            )
-        except Exception:  # noqa: BLE001 - the link may be gone
-            pass
-        self._callback_id = None
+        for callback_id in self._callback_ids:
+            try:
+                self.hv.connect(self.source).domainEventDeregisterAny(
+                    callback_id
+                )
+            except Exception:  # noqa: BLE001 - the link may be gone
+                pass
+        self._callback_ids = []
 
 
 @dataclasses.dataclass

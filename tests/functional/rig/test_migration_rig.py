@@ -89,6 +89,8 @@ def test_migrations_there_and_back_agree_across_probes(rig, agent, transport):
         assert row["success"] is True, row["error"]
         assert rig.where(rig.vm) == target.name
         assert probed.libvirt["libvirt_source"] == "target job stats"
+        # The rig's disk is on storage both hosts share: nothing copied.
+        assert probed.libvirt["disks_mirrored"] == []
         assert row["libvirt_downtime"] > 0
         assert row["probe_outages"] >= 1, "the switchover went unseen"
         margin = AGREEMENT + _switchover(probed).uncertainty
