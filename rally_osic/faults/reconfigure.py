@@ -197,14 +197,22 @@ class Reconfiguration:
 
     def apply(self, values: dict[str, str]) -> dict[str, dict[str, str]]:
         """Set ``values`` on every compute, restart it, wait until Nova
-        reports it up; the effective values per compute."""
+        reports it up; the effective values per compute. A compute
+        whose file already holds the values is neither written nor
+        restarted."""
         for compute in self.targets:  # all reads before any write
             self.originals[compute.host] = self.read(compute)
         effective = {}
         try:
             for compute in self.targets:
                 original = self.originals[compute.host]
-                self.write(compute, novaconf.apply(original, values))
+                wanted = novaconf.apply(original, values)
+                if wanted == original:
+                    # Its file already says so: a restart would cost a
+                    # compute's heartbeat (20 s on the lab) for nothing.
+                    effective[compute.host] = novaconf.read(original)
+                    continue
+                self.write(compute, wanted)
                 self.changed.append(compute)
                 self.restart(compute)
                 effective[compute.host] = novaconf.read(self.read(compute))

@@ -56,7 +56,7 @@ class MigrationTransport(context.Context):
     file and service come from that config's ``osic.nova_computes``, else
     ``config_file_path`` (default ``/etc/nova/nova.conf``) and ``service``
     (default ``nova-compute``) on the node named like the compute host.
-    ``computes`` defaults to every nova-compute Nova knows.
+    ``computes`` defaults to every nova-compute Nova reports up.
 
     After each restart it waits (``up_timeout``) until Nova reports the
     compute service up with a heartbeat newer than the restart. The
@@ -137,8 +137,12 @@ class MigrationTransport(context.Context):
             )
         except osf.FaultConfigError as exc:
             raise TransportToggleError(message=str(exc)) from None
+        # A compute that is down cannot be restarted into the new
+        # options, nor take a migration.
         hosts = self.config.get("computes") or sorted(
-            s.host for s in self._nova().services.list(binary="nova-compute")
+            s.host
+            for s in self._nova().services.list(binary="nova-compute")
+            if s.state == "up"
         )
         try:
             targets = reconfigure.computes(
