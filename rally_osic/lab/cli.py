@@ -63,6 +63,14 @@ def register(subparsers) -> None:
         help="also run these optional service families, kept for later "
         "runs (see 'lab families'; 'all' for every one)",
     )
+    up.add_argument(
+        "--computes",
+        choices=("fake", "libvirt"),
+        help="libvirt: also run two compute hosts with libvirtd, QEMU and "
+        "nova-compute's libvirt driver, for real guests and live "
+        "migration (kept for later runs; the two fake computes stay); "
+        "fake: only the fake computes (stops the libvirt hosts)",
+    )
     down = add("down", _down, "stop every process the lab started")
     down.add_argument(
         "--only",
@@ -108,7 +116,19 @@ def _up(args) -> int:
         for name in (args.services or "").split(",")
         if name.strip()
     ]
-    lab.up(args.state_dir, args.port_offset, args.venv_dir, args.only, wanted)
+    without = []
+    if args.computes == "libvirt":
+        wanted.append("libvirt")
+    elif args.computes == "fake":
+        without.append("libvirt")
+    lab.up(
+        args.state_dir,
+        args.port_offset,
+        args.venv_dir,
+        args.only,
+        wanted,
+        without,
+    )
     return 0
 
 

@@ -199,8 +199,10 @@ def _add_aliases(described: dict, aliases: dict | None) -> None:
 def nova_computes(config: LabConfig) -> dict:
     """Nova host -> node, own config file and service of each compute, for
     the live-migration transport toggle (rally_osic/faults/reconfigure.py):
-    both lab computes run on 127.0.0.1 with their own compute-N.conf."""
-    return {
+    every lab compute runs on 127.0.0.1 (the libvirt hosts' inside their
+    node's namespaces, which the lab's start command enters) with its own
+    compute-N.conf."""
+    computes = {
         host: {
             "node": HOST,
             "config_file": str(config.etc / "nova" / f"compute-{index}.conf"),
@@ -208,6 +210,18 @@ def nova_computes(config: LabConfig) -> dict:
         }
         for index, host in enumerate(COMPUTE_HOSTS, start=1)
     }
+    if "libvirt" in config.families:
+        from rally_osic.lab.families import libvirt
+
+        for host in libvirt.HOSTS:
+            name = libvirt.short(host)
+            conf = config.etc / "nova" / f"compute-{name}.conf"
+            computes[host] = {
+                "node": HOST,
+                "config_file": str(conf),
+                "service": f"nova-compute-{name}",
+            }
+    return computes
 
 
 def _user_name() -> str:

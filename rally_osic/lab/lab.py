@@ -196,6 +196,7 @@ def up(
     venv_dir: Path | None = None,
     only: list[str] | None = None,
     with_services: list[str] | None = None,
+    without: list[str] | None = None,
 ) -> LabConfig:
     started = time.monotonic()
     try:
@@ -215,6 +216,7 @@ def up(
         for name in only:
             _start_and_wait(table[name])
         return config
+    config = _disable(config, without or [])
     config = _enable(config, with_services)
     from keystoneauth1 import exceptions as ks_exceptions
 
@@ -282,6 +284,16 @@ def down(state_dir: Path, only: list[str] | None = None) -> list[str]:
     unknown = [name for name in names if name not in table]
     if unknown:
         raise LabError(f"unknown service(s): {', '.join(unknown)}")
+    cleaners = [] if only else families.enabled(config)
+    stopped = _stop_services(config, table, names, cleaners)
+    if "epmd" in names:
+        _stop_stray_epmd(config)
+    return stopped
+
+
+def _stop_services(config, table, names, cleaners) -> list[str]:
+    """Stop ``names``; the ``cleaners`` families clean up what their
+    services left before the last phase."""
     stopped = []
 
     def stop(service: Service) -> None:
@@ -294,8 +306,8 @@ def down(state_dir: Path, only: list[str] | None = None) -> list[str]:
     # its epmd goes away. Each phase in parallel (nova-compute alone takes
     # about 10 s to shut down).
     for kind in ("openstack", "infra", "last"):
-        if kind == "last" and not only:
-            for family in families.enabled(config):
+        if kind == "last":
+            for family in cleaners:
                 for line in family.cleanup(config):
                     _say(line)
         phase = [
@@ -303,9 +315,20 @@ def down(state_dir: Path, only: list[str] | None = None) -> list[str]:
         ]
         if phase:
             _run_parallel([lambda s=s: stop(s) for s in phase])
-    if "epmd" in names:
-        _stop_stray_epmd(config)
     return stopped
+
+
+def _disable(config: LabConfig, names: list[str]) -> LabConfig:
+    """Stop and drop the families ``names`` (the compute hosts of
+    ``--computes fake``); what they required stays."""
+    gone = [f for f in families.enabled(config) if f.name in names]
+    if not gone:
+        return config
+    table = services.by_name(config)
+    mine = [s.name for f in gone for s in f.services(config)]
+    _stop_services(config, table, mine, gone)
+    kept = tuple(name for name in config.families if name not in names)
+    return lab_config.save_families(config, kept)
 
 
 def _stop_stray_epmd(config: LabConfig) -> None:
@@ -414,6 +437,13 @@ def write_env_files(config: LabConfig) -> dict[str, Path]:
         "lab-services": envfiles.lab_services(config, table, groups),
         "rally-env": envfiles.rally_env_spec(config),
     }
+    if "libvirt" in config.families:
+        from rally_osic.lab.families import libvirt
+
+        files["live-migration-args"] = (
+            config.state_dir / "live-migration-args.json"
+        )
+        contents["live-migration-args"] = libvirt.live_migration_args(config)
     for key, value in contents.items():
         files[key].write_text(json.dumps(value, indent=2) + "\n")
     files["openrc"].write_text(envfiles.openrc(config))

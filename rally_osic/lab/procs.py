@@ -307,11 +307,20 @@ def connected_to(pids: list[int], port: int) -> bool:
 def check_health(
     health: str, timeout: float = 2.0, pids: list[int] | None = None
 ) -> tuple[bool, str]:
-    """(healthy, detail) for a ``tcp://h:p``, ``http://...`` or
-    ``connected://h:p`` (one of ``pids`` holds a connection to it)
-    target."""
+    """(healthy, detail) for a ``tcp://h:p``, ``unix:///path``,
+    ``http://...`` or ``connected://h:p`` (one of ``pids`` holds a
+    connection to it) target."""
     if not health:
         return True, "process"
+    if health.startswith("unix://"):
+        path = health[len("unix://") :]
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(timeout)
+                sock.connect(path)
+            return True, "unix socket ok"
+        except OSError as exc:
+            return False, f"unix socket: {exc.strerror or exc}"
     if health.startswith("connected://"):
         port = int(health.rsplit(":", 1)[1])
         if connected_to(pids or [], port):

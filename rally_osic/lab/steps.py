@@ -229,6 +229,31 @@ def site_packages(venv: Path) -> Path:
     return found[0]
 
 
+DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
+
+
+def link_debian_modules(
+    venv: Path, tag: str, package: str, patterns: tuple[str, ...]
+) -> None:
+    """Make modules of a Debian python3-* package (built for the
+    system's CPython, which the venvs use) importable in ``venv``: a
+    .pth file names a directory that links just those modules, so
+    nothing else of the system's site-packages leaks in."""
+    target = venv / f"osic-lab-{tag}"
+    target.mkdir(exist_ok=True)
+    for pattern in patterns:
+        found = sorted(DIST_PACKAGES.glob(pattern))
+        if not found:
+            raise SetupError(
+                f"{package} is not installed ({DIST_PACKAGES}/{pattern})"
+            )
+        for module in found:
+            link = target / module.name
+            if not link.is_symlink():
+                link.symlink_to(module)
+    (site_packages(venv) / f"osic-lab-{tag}.pth").write_text(f"{target}\n")
+
+
 def install_setproctitle_stub(venv: Path) -> None:
     """The lab's venvs leave setproctitle out (see the requirements
     files), but neutron_lib and others import it: a no-op stand-in keeps

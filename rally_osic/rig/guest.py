@@ -36,6 +36,42 @@ BUSYBOX = "/bin/busybox"
 KERNEL_META = "linux-image-cloud-amd64"
 MODULES = ("virtio_pci", "virtio_net")
 READY = "osic-guest: ready"
+# A Nova server of the lab's libvirt hosts (build(cloud=True)) takes its
+# address from neutron's DHCP agent and its user data from the config
+# drive, an iso9660 CD-ROM on a virtio-scsi controller (the image's
+# hw_cdrom_bus and hw_scsi_model).
+CLOUD_MODULES = ("virtio_scsi", "sr_mod", "isofs")
+CLOUD_SETUP = """if [ -z "$IP" ]; then
+    udhcpc -i eth0 -s /etc/osic/udhcpc -t 60 -T 1 -A 1 -n -q
+    IP=$(cat /run/osic-ip 2>/dev/null)
+fi
+mkdir -p /mnt/config
+i=0
+while [ ! -e /dev/sr0 ] && [ $i -lt 100 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+for dev in /dev/sr0 /dev/sr1; do
+    mount -t iso9660 -o ro "$dev" /mnt/config 2>/dev/null && break
+done
+if [ -f /mnt/config/openstack/latest/user_data ]; then
+    cp /mnt/config/openstack/latest/user_data /etc/osic/user-data
+else
+    echo "osic-guest: no user data on a config drive" > /dev/console
+fi
+"""
+UDHCPC_SCRIPT = """#!/bin/sh
+# udhcpc's lease handler: the address, and the routes DHCP gives.
+case "$1" in
+bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    for r in $router; do ip route add default via "$r"; break; done
+    set -- $staticroutes
+    while [ $# -ge 2 ]; do ip route add "$1" via "$2"; shift 2; done
+    echo "$ip/${mask:-24}" > /run/osic-ip
+    ;;
+esac
+"""
 
 INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -173,7 +209,11 @@ def fetch_kernel(cache_dir: Path) -> Path:
     return root
 
 
-def build(cache_dir: Path, workload: wl.Workload | None = None) -> GuestImage:
+def build(
+    cache_dir: Path, workload: wl.Workload | None = None, cloud: bool = False
+) -> GuestImage:
+    """The kernel and initramfs; ``cloud``: for a Nova server (DHCP, and
+    the user data of the config drive instead of ``workload``'s)."""
     cache_dir = Path(cache_dir).resolve()  # libvirt opens these paths
     cache_dir.mkdir(parents=True, exist_ok=True)
     root = fetch_kernel(cache_dir)
@@ -189,14 +229,22 @@ def build(cache_dir: Path, workload: wl.Workload | None = None) -> GuestImage:
             raise GuestBuildError(f"kernel {version} has no module {name}")
         return module_depends(paths[name].read_bytes())
 
-    order = load_order(MODULES, depends_of)
+    wanted = MODULES + (CLOUD_MODULES if cloud else ())
+    order = load_order(wanted, depends_of)
     user_data = wl.user_data(workload or wl.Workload(disk_fill=0.0))
+    init = INIT
+    extra = []
+    if cloud:
+        run_user_data = "sh /etc/osic/user-data\n"
+        init = INIT.replace(run_user_data, CLOUD_SETUP + run_user_data)
+        extra = [("etc/osic/udhcpc", 0o100755, UDHCPC_SCRIPT.encode())]
     source = RESPONDER_C.read_bytes()
     busybox = Path(BUSYBOX).read_bytes()
     digest = hashlib.sha256(
         b"".join(
-            [source, busybox, INIT.encode(), user_data.encode()]
+            [source, busybox, init.encode(), user_data.encode()]
             + [name.encode() for name in order]
+            + [data for _, _, data in extra]
         )
     ).hexdigest()[:16]
     out_dir = cache_dir / f"guest-{version}-{digest}"
@@ -214,11 +262,12 @@ def build(cache_dir: Path, workload: wl.Workload | None = None) -> GuestImage:
             for d in ("bin", "sbin", "etc", "etc/osic", "lib", "lib/modules")
         ]
         entries += [
-            ("init", 0o100755, INIT.encode()),
+            ("init", 0o100755, init.encode()),
             ("bin/busybox", 0o100755, busybox),
             ("bin/osic-responder", 0o100755, responder),
             ("etc/osic/user-data", 0o100644, user_data.encode()),
             ("etc/osic/modules", 0o100644, "\n".join(order).encode()),
+            *extra,
         ]
         entries += [
             (f"lib/modules/{name}.ko", 0o100644, paths[name].read_bytes())

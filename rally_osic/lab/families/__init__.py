@@ -43,6 +43,9 @@ class CatalogEntry:
 class Family:
     name = ""
     optional = False
+    # Compute hosts rather than services (lab up --computes): not part of
+    # "--services all", since their guests cost real CPU.
+    computes = False
     summary = ""
     requires: tuple[str, ...] = ()  # other families it needs
     debian_packages: tuple[str, ...] = ()
@@ -101,6 +104,7 @@ MODULES = (
     "ceph",
     "cinder",
     "swift",
+    "libvirt",
 )
 
 
@@ -115,11 +119,16 @@ def optional_names() -> list[str]:
     return [family.name for family in all_families() if family.optional]
 
 
+def compute_names() -> list[str]:
+    return [family.name for family in all_families() if family.computes]
+
+
 def resolve(names) -> tuple[str, ...]:
     """Optional family names, with what they require, in module order.
 
-    ``all`` stands for every optional family. Raises ValueError for an
-    unknown name.
+    ``all`` stands for every optional service family (not the compute
+    hosts of ``lab up --computes``). Raises ValueError for an unknown
+    name.
     """
     known = {family.name: family for family in all_families()}
     wanted: set[str] = set()
@@ -127,7 +136,7 @@ def resolve(names) -> tuple[str, ...]:
     while todo:
         name = todo.pop()
         if name == "all":
-            todo += optional_names()
+            todo += [n for n in optional_names() if n not in compute_names()]
             continue
         if name not in known:
             raise ValueError(

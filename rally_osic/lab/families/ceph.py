@@ -22,7 +22,6 @@ from rally_osic.lab.config import CEPH_DAEMON_PORTS, HOST, LabConfig
 from rally_osic.lab.families import Family
 from rally_osic.lab.services import Service, command
 
-DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
 BINDINGS = ("rados", "rbd")
 MON_ID = "a"
 OSD_ID = "0"
@@ -61,19 +60,10 @@ def fsid(config: LabConfig) -> str:
 
 def link_bindings(venv: Path) -> None:
     """Make Debian's rados and rbd modules importable in ``venv``."""
-    site = steps.site_packages(venv)
-    target = venv / "osic-lab-ceph"
-    target.mkdir(exist_ok=True)
     for name in BINDINGS:
-        [module] = DIST_PACKAGES.glob(f"{name}.cpython-*.so") or [None]
-        if module is None:
-            raise steps.SetupError(
-                f"python3-{name} is not installed ({DIST_PACKAGES})"
-            )
-        link = target / module.name
-        if not link.is_symlink():
-            link.symlink_to(module)
-    (site / "osic-lab-ceph.pth").write_text(str(target) + "\n")
+        steps.link_debian_modules(
+            venv, "ceph", f"python3-{name}", (f"{name}.cpython-*.so",)
+        )
 
 
 class Ceph(Family):

@@ -54,6 +54,7 @@ class Neutron(Family):
     )
 
     def substitutions(self, config):
+        from rally_osic.lab.families.libvirt import HOSTS as LIBVIRT_HOSTS
         from rally_osic.lab.families.nova import COMPUTE_HOSTS
 
         if "neutron-agents" not in config.families:
@@ -68,7 +69,10 @@ class Neutron(Family):
             # tenant networks are VLANs on a bridge without uplink.
             "ml2_tenant_types": "vlan",
             "ml2_mechanism_drivers": "openvswitch,osic_lab_bind_all",
-            "bind_all_hosts": ",".join(COMPUTE_HOSTS),
+            "bind_all_hosts": ",".join(
+                COMPUTE_HOSTS
+                + (LIBVIRT_HOSTS if "libvirt" in config.families else ())
+            ),
             "neutron_service_plugins": "router,metering",
         }
 

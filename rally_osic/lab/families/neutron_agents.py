@@ -22,7 +22,7 @@ import os
 import signal
 from pathlib import Path
 
-from rally_osic.lab import catalog, procs, steps
+from rally_osic.lab import catalog, nodes, procs, steps
 from rally_osic.lab.config import LabConfig
 from rally_osic.lab.families import Family
 from rally_osic.lab.families.neutron import conf_args
@@ -36,7 +36,7 @@ from rally_osic.lab.services import (
 NETWORK_HOST = "lab-network"
 NODE = "lab-network-node"
 RELAY = "lab-network-relay"
-BRIDGES = ("br-phys", "br-ex")
+BRIDGES = ("br-phys", "br-ex", "br-guests")
 OVS_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 # (service, binary, its own ini file)
 AGENTS = (
@@ -95,6 +95,7 @@ class NeutronAgents(Family):
     debian_packages = (
         "openvswitch-switch",
         "dnsmasq-base",
+        "dnsmasq-utils",  # dhcp_release frees a deleted port's address
         "haproxy",
         "iptables",
         "conntrack",
@@ -107,6 +108,7 @@ class NeutronAgents(Family):
         ("neutron-agents.conf", "neutron/neutron-agents.conf"),
         ("openvswitch_agent.ini", "neutron/openvswitch_agent.ini"),
         ("dhcp_agent.ini", "neutron/dhcp_agent.ini"),
+        ("dnsmasq.conf", "neutron/dnsmasq.conf"),
         ("l3_agent.ini", "neutron/l3_agent.ini"),
         ("metadata_agent.ini", "neutron/metadata_agent.ini"),
         ("metering_agent.ini", "neutron/metering_agent.ini"),
@@ -157,7 +159,7 @@ class NeutronAgents(Family):
                 str(holder.pidfile),
                 *map(str, relay_ports),
             ),
-            f"osic_lab_node.py relay {config.state_dir} ",
+            f"osic_lab_node.py relay {config.state_dir} {holder.pidfile} ",
             kind="infra",
             family=self.name,
             settle=1.0,
@@ -314,14 +316,14 @@ class NeutronAgents(Family):
         if holder:
             netns_dir = Path(f"/proc/{holder}/root/run/netns")
             namespaces = sorted(p.name for p in netns_dir.glob("*"))
-        inodes = node_namespace_inodes(holder) if holder else set()
+        inodes = nodes.namespace_inodes(holder) if holder else set()
         marker = str(config.data / "neutron-node")
         strays = []
-        for pid in _all_pids():
+        for pid in nodes.all_pids():
             if pid in (holder, os.getpid()):
                 continue
             cmdline = procs.read_cmdline(pid) or ""
-            if marker in cmdline or _namespaces_of(pid) & inodes:
+            if marker in cmdline or nodes.namespaces_of(pid) & inodes:
                 strays.append(pid)
         for pid in strays:
             try:
@@ -355,36 +357,6 @@ class NeutronAgents(Family):
                     f"node: {', '.join(namespaces)}"
                 )
         return said
-
-
-def _all_pids() -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
-
-
-def _ns_inode(path: str) -> int | None:
-    try:
-        return os.stat(path).st_ino
-    except OSError:
-        return None
-
-
-def _namespaces_of(pid: int) -> set[int]:
-    return {
-        inode
-        for kind in ("net", "mnt")
-        if (inode := _ns_inode(f"/proc/{pid}/ns/{kind}")) is not None
-    }
-
-
-def node_namespace_inodes(holder: int) -> set[int]:
-    """The node's own mount and network namespaces and every named
-    network namespace inside it (qdhcp-..., qrouter-...)."""
-    inodes = _namespaces_of(holder)
-    for path in Path(f"/proc/{holder}/root/run/netns").glob("*"):
-        inode = _ns_inode(str(path))
-        if inode is not None:
-            inodes.add(inode)
-    return inodes
 
 
 def alive_agents(config: LabConfig) -> dict[str, bool]:

@@ -38,7 +38,15 @@ def test_optional_families_and_what_they_require():
         "nova-extra",
         "neutron-agents",
     )
-    assert set(families.resolve(["all"])) == set(families.optional_names())
+    # "all" is every service family; compute hosts are asked for apart.
+    assert set(families.resolve(["all"])) == set(families.optional_names()) - {
+        "libvirt"
+    }
+    assert families.resolve(["libvirt"]) == (
+        "nova-extra",
+        "neutron-agents",
+        "libvirt",
+    )
     with pytest.raises(ValueError, match="unknown service family 'cindr'"):
         families.resolve(["cindr"])
 
@@ -185,3 +193,58 @@ def test_every_template_renders(full_lab):
     ceph = (full_lab.etc / "ceph" / "ceph.conf").read_text()
     assert "ms_bind_port_min = 30800" in ceph
     assert "ms_bind_port_max = 30815" in ceph
+
+
+@pytest.fixture
+def libvirt_lab(tmp_path):
+    config = lab_config.load(tmp_path / "lab", port_offset=24000, create=True)
+    return lab_config.save_families(
+        config, families.resolve(["all", "libvirt"])
+    )
+
+
+def test_libvirt_hosts_are_exact_targets_inside_their_nodes(libvirt_lab):
+    table = services.build(libvirt_lab)
+    mine = [s for s in table if s.family == "libvirt"]
+    assert len(mine) == 3 + 2 * 5
+    for service in table:
+        assert str(libvirt_lab.state_dir) in service.match or (
+            str(service.port) in service.match
+        ), service.name
+        for other in table:
+            if other is not service:
+                assert service.match not in _cmdline(other), (
+                    service.name,
+                    other.name,
+                )
+    by_name = services.by_name(libvirt_lab)
+    for index in (1, 2):
+        node = by_name[f"lab-kvm-{index}-node"]
+        assert node.kind == "last"
+        for name in ("libvirtd", "ovs-vswitchd", "nova-compute"):
+            service = by_name[f"{name}-kvm-{index}"]
+            assert service.enter == (node.pidfile, node.match), name
+    assert by_name["libvirtd-kvm-1"].health.startswith("unix:///")
+    groups = _groups(libvirt_lab)
+    assert groups["libvirtd"] == ("libvirtd-kvm-1", "libvirtd-kvm-2")
+
+
+def test_libvirt_hosts_configuration(libvirt_lab):
+    render.render_all(libvirt_lab)
+    etc = libvirt_lab.etc
+    data = libvirt_lab.data / "libvirt"
+    for index in (1, 2):
+        conf = (etc / "nova" / f"compute-kvm-{index}.conf").read_text()
+        assert "${" not in conf
+        assert f"host = lab-kvm-{index}\n" in conf
+        assert f"live_migration_inbound_addr = 10.78.1.{index}\n" in conf
+        # One instances path on both hosts (each binds its own there).
+        assert f"instances_path = {data / 'instances'}\n" in conf
+        assert "compute_driver = libvirt.LibvirtDriver" in conf
+        libvirtd = data / f"lab-kvm-{index}" / "etc" / "libvirtd.conf"
+        assert f'listen_addr = "10.78.1.{index}"' in libvirtd.read_text()
+    ml2 = (etc / "neutron" / "ml2_conf.ini").read_text()
+    assert "hosts = lab-compute-1,lab-compute-2,lab-kvm-1,lab-kvm-2" in ml2
+    assert "flat_networks = public,guests" in ml2
+    ovs = (etc / "neutron" / "openvswitch_agent.ini").read_text()
+    assert "guests:br-guests" in ovs

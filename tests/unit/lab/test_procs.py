@@ -98,6 +98,24 @@ def test_health_checks():
     assert not healthy
 
 
+def test_unix_socket_health(tmp_path):
+    import socket
+
+    path = tmp_path / "daemon.sock"
+    assert procs.check_health(f"unix://{path}") == (
+        False,
+        "unix socket: No such file or directory",
+    )
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        # Bound but not listening: what a daemon that is still starting
+        # (or one that died and left its socket) looks like.
+        healthy, detail = procs.check_health(f"unix://{path}")
+        assert not healthy and detail.startswith("unix socket"), detail
+        server.listen(1)
+        assert procs.check_health(f"unix://{path}") == (True, "unix socket ok")
+
+
 def test_services_do_not_inherit_openstack_variables(monkeypatch):
     monkeypatch.setenv("OS_DATABASE__CONNECTION", "sqlite:////tmp/rally.db")
     monkeypatch.setenv("OS_AUTH_URL", "http://elsewhere")
