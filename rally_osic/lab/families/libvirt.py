@@ -45,6 +45,7 @@ from rally_osic.lab.families.neutron_agents import NODE as NETWORK_NODE
 from rally_osic.lab.families.neutron_agents import OVS_SCHEMA
 from rally_osic.lab.families.nova import (
     COMPUTE_HOSTS,
+    compute_service_states,
     nova_argv,
     wait_for_hypervisors,
 )
@@ -498,6 +499,18 @@ class Libvirt(Family):
         wait_for_hypervisors(
             config, len(COMPUTE_HOSTS) + len(HOSTS), timeout=180
         )
+        # A host listed with a heartbeat of its last life reads "down"
+        # until its first report: the scheduler would skip it.
+        catalog.wait_until(
+            lambda: all(
+                compute_service_states(config).get(f"nova-compute@{host}")
+                == "up"
+                for host in HOSTS
+            ),
+            120,
+            "the libvirt hosts' nova-computes (up in nova's list)",
+            str(config.log / "nova-compute-kvm-1.log"),
+        )
         sess = catalog.admin_session(config)
         libvirt_cloud.ensure_flavors(sess)
         libvirt_cloud.ensure_zone(sess)
@@ -544,7 +557,6 @@ class Libvirt(Family):
         """Nova's view of the hosts' nova-computes, and each libvirtd's
         guests with their accelerator (TCG or KVM)."""
         from rally_osic.lab.families import libvirt_cloud
-        from rally_osic.lab.families.nova import compute_service_states
 
         try:
             states = compute_service_states(config)
