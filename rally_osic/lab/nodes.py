@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
-from rally_osic.lab import steps
+from rally_osic.lab import procs, steps
 from rally_osic.lab.config import LabConfig
 
 
@@ -39,6 +40,25 @@ def namespace_inodes(holder: int) -> set[int]:
         if inode is not None:
             inodes.add(inode)
     return inodes
+
+
+def kill_strays(marker: str, inodes: set[int], keep: set[int]) -> list[int]:
+    """SIGKILL every process (but ``keep`` and this one) that names
+    ``marker`` on its command line or lives in one of the namespaces
+    ``inodes``: what a node's services started and left. Their PIDs."""
+    strays = []
+    for pid in all_pids():
+        if pid in keep or pid == os.getpid():
+            continue
+        cmdline = procs.read_cmdline(pid) or ""
+        if marker in cmdline or namespaces_of(pid) & inodes:
+            strays.append(pid)
+    for pid in strays:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return strays
 
 
 class Node:

@@ -140,7 +140,7 @@ class Host:
         raise ValueError(f"{inside} is not inside a bind mount of {self.name}")
 
 
-LIBVIRTD_CONF = """# rig host {name} (rally_osic/rig/hosts.py)
+LIBVIRTD_CONF = """# libvirtd of {name}, a namespaced host (rally-osic)
 listen_tls = 0
 listen_tcp = 1
 listen_addr = "{address}"
@@ -155,7 +155,7 @@ log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
 keepalive_interval = 5
 """
 
-QEMU_CONF = """# rig host {name}
+QEMU_CONF = """# QEMU of {name}, a namespaced host (rally-osic)
 security_driver = "none"
 cgroup_controllers = [ ]
 namespaces = [ ]

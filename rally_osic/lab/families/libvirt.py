@@ -35,7 +35,6 @@ packet leaves the lab.
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 from rally_osic.lab import catalog, nodes, procs, render, steps
@@ -153,37 +152,6 @@ def compute_env(config: LabConfig) -> dict:
     return {"PATH": f"{config.services_venv / 'bin'}:/usr/sbin:/sbin:{path}"}
 
 
-LIBVIRTD_CONF = """# libvirtd of {host} (rally-osic lab, families/libvirt.py)
-listen_tls = 0
-listen_tcp = 1
-listen_addr = "{address}"
-tcp_port = "{port}"
-auth_tcp = "none"
-auth_unix_rw = "none"
-auth_unix_ro = "none"
-unix_sock_rw_perms = "0700"
-host_uuid = "{host_uuid}"
-mdns_adv = 0
-log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
-keepalive_interval = 5
-"""
-
-QEMU_CONF = """# QEMU of {host} (rally-osic lab, families/libvirt.py)
-security_driver = "none"
-cgroup_controllers = [ ]
-namespaces = [ ]
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
-stdio_handler = "file"
-migration_host = "{address}"
-migration_address = "{address}"
-migration_port_min = {port_min}
-migration_port_max = {port_max}
-"""
-
-
 class Libvirt(Family):
     name = "libvirt"
     optional = True
@@ -202,7 +170,10 @@ class Libvirt(Family):
         return {}
 
     def render(self, config, values):
+        # The rig's namespaced libvirtds are configured the same way.
         import uuid
+
+        from rally_osic.rig.hosts import LIBVIRTD_CONF, QEMU_CONF
 
         for index, host in enumerate(HOSTS, start=1):
             directory = host_dir(config, host)
@@ -215,7 +186,7 @@ class Libvirt(Family):
             address = mgmt_address(index)
             (directory / "etc" / "libvirtd.conf").write_text(
                 LIBVIRTD_CONF.format(
-                    host=host,
+                    name=host,
                     address=address,
                     port=LIBVIRT_PORT,
                     host_uuid=uuid_file.read_text().strip(),
@@ -223,10 +194,11 @@ class Libvirt(Family):
             )
             (directory / "etc" / "qemu.conf").write_text(
                 QEMU_CONF.format(
-                    host=host,
+                    name=host,
                     address=address,
                     port_min=49152,
                     port_max=49215,
+                    tls="",
                 )
             )
             conf = config.etc / "nova" / f"compute-{short(host)}.conf"
@@ -527,21 +499,11 @@ class Libvirt(Family):
             pid = procs.running_pid(holder)
             if pid:
                 inodes |= nodes.namespace_inodes(pid)
-        marker = str(config.data / "libvirt")
-        strays = []
-        for pid in nodes.all_pids():
-            if pid == os.getpid() or pid in {
-                procs.running_pid(h) for h in holders.values()
-            }:
-                continue
-            cmdline = procs.read_cmdline(pid) or ""
-            if marker in cmdline or nodes.namespaces_of(pid) & inodes:
-                strays.append(pid)
-        for pid in strays:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        strays = nodes.kill_strays(
+            str(config.data / "libvirt"),
+            inodes,
+            {procs.running_pid(h) for h in holders.values()},
+        )
         if strays:
             said.append(
                 f"stopped {len(strays)} processes left in the libvirt "

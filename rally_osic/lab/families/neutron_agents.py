@@ -19,7 +19,6 @@ neutron-linuxbridge-agent, the study's L2 agent, is gone from neutron
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 from rally_osic.lab import catalog, nodes, procs, steps
@@ -317,19 +316,9 @@ class NeutronAgents(Family):
             netns_dir = Path(f"/proc/{holder}/root/run/netns")
             namespaces = sorted(p.name for p in netns_dir.glob("*"))
         inodes = nodes.namespace_inodes(holder) if holder else set()
-        marker = str(config.data / "neutron-node")
-        strays = []
-        for pid in nodes.all_pids():
-            if pid in (holder, os.getpid()):
-                continue
-            cmdline = procs.read_cmdline(pid) or ""
-            if marker in cmdline or nodes.namespaces_of(pid) & inodes:
-                strays.append(pid)
-        for pid in strays:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        strays = nodes.kill_strays(
+            str(config.data / "neutron-node"), inodes, {holder}
+        )
         if strays:
             said.append(
                 f"stopped {len(strays)} processes the agents started "
