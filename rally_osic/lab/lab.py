@@ -327,6 +327,9 @@ def _disable(config: LabConfig, names: list[str]) -> LabConfig:
     table = services.by_name(config)
     mine = [s.name for f in gone for s in f.services(config)]
     _stop_services(config, table, mine, gone)
+    for family in gone:
+        for line in family.retire(config):
+            _say(line)
     kept = tuple(name for name in config.families if name not in names)
     return lab_config.save_families(config, kept)
 

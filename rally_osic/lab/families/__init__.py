@@ -90,6 +90,11 @@ class Family:
     def status(self, config: LabConfig, rows: list[dict]) -> None:
         """Refine the health of ``rows`` with the service's own view."""
 
+    def retire(self, config: LabConfig) -> list[str]:
+        """Undo in the cloud what the family registered, once it is
+        dropped from a running lab (``--computes fake``); what it did."""
+        return []
+
 
 # In start order; the core families first.
 MODULES = (

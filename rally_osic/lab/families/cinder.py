@@ -124,12 +124,30 @@ def service_states(config: LabConfig) -> dict[str, str]:
 
 
 def wait_for_volume_service(config: LabConfig, timeout: float) -> None:
+    """cinder-volume up, and its pool known to the scheduler. "Up" alone
+    can be the heartbeat of the service's last life; a volume created
+    before the restarted service has reported its capabilities fails
+    ("No valid backend"), as one CI run's first volume did."""
     catalog.wait_until(
-        lambda: service_states(config).get("cinder-volume") == "up",
+        lambda: (
+            service_states(config).get("cinder-volume") == "up"
+            and scheduler_pools(config)
+        ),
         timeout,
-        "cinder-volume (up in cinder's service list)",
+        "cinder-volume (up, and its pool known to cinder-scheduler)",
         str(config.log / "cinder-volume.log"),
     )
+
+
+def scheduler_pools(config: LabConfig) -> list[str]:
+    """The pools cinder-scheduler can place a volume on."""
+    sess = catalog.admin_session(config, timeout=10)
+    response = sess.get(
+        "/scheduler-stats/get_pools", endpoint_filter=VOLUME, raise_exc=False
+    )
+    if response.status_code != 200:
+        return []
+    return [pool["name"] for pool in response.json().get("pools", [])]
 
 
 FAMILY = Cinder()

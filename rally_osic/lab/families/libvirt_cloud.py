@@ -105,6 +105,35 @@ def ensure_network(sess) -> None:
         )
 
 
+def delete_compute_services(sess, hosts) -> list[str]:
+    """Delete the nova-compute services of ``hosts`` (with their compute
+    nodes and resource providers); what was done, one line each."""
+    said = []
+    headers = {"OpenStack-API-Version": "compute 2.53"}
+    for host in hosts:
+        found = sess.get(
+            f"/os-services?binary=nova-compute&host={host}",
+            endpoint_filter=COMPUTE,
+            headers=headers,
+        ).json()["services"]
+        for service in found:
+            response = sess.delete(
+                f"/os-services/{service['id']}",
+                endpoint_filter=COMPUTE,
+                headers=headers,
+                raise_exc=False,
+            )
+            if response.status_code == 204:
+                said.append(f"deleted nova-compute service of {host}")
+            else:
+                said.append(
+                    f"nova kept the nova-compute service of {host} "
+                    f"(HTTP {response.status_code}: "
+                    f"{response.text.strip()[:120]})"
+                )
+    return said
+
+
 def guests_summary(socket: Path) -> str:
     """ "2 guests (TCG): instance-00000001, ..." from a libvirtd."""
     import xml.etree.ElementTree as ElementTree

@@ -32,8 +32,9 @@ without shared storage is unsafe"; the scenario recorded them as failed
 and the servers went to ERROR), so it waits for the shared storage these
 hosts do not have yet.
 * after the task, no server, no domain and no instance directory is
-  left on either host; ``lab up --computes fake`` then stops the hosts
-  and leaves none of their processes.
+  left on either host; ``lab up --computes fake`` then stops the hosts,
+  leaves none of their processes and deletes their nova-compute
+  services.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import pytest
 from rally_osic.lab import config as lab_config
 from rally_osic.lab import procs
 from rally_osic.lab.families.libvirt import short
+from rally_osic.lab.families.nova import compute_service_states
 
 pytestmark = pytest.mark.functional
 
@@ -78,6 +80,10 @@ def libvirt_lab(lab, lab_rally):
         config = lab_config.load(lab.state_dir)
         left = procs.find_by_cmdline(str(config.data / "libvirt"))
         assert not left, [procs.read_cmdline(pid) for pid in left]
+        # Retired from Nova too: a stopped compute would read "up" for a
+        # minute, and the next test's transport toggle would reach it.
+        states = compute_service_states(config)
+        assert not [key for key in states if "lab-kvm" in key], states
 
 
 QEMU_MIGRATION_PORTS = range(49152, 49216)  # libvirt's qemu.conf default
