@@ -21,8 +21,8 @@ import fcntl
 import json
 import os
 import pathlib
+import secrets
 import shutil
-import tempfile
 
 from rally_osic.errors import CommandError
 from rally_osic.files import write_atomic
@@ -55,20 +55,26 @@ class OutputFolder:
         if path.exists() and not path.is_dir():
             raise CommandError(f"-o {path}: is a file, not a folder")
         if not path.exists():
+            # Marked before it exists: a SIGTERM right after the mkdir
+            # must still find it to remove (the same for the staging).
+            self.created = True
             try:
                 path.mkdir(parents=True)
+            except FileExistsError:
+                self.created = False
             except OSError as exc:
+                self.created = False
                 raise CommandError(
                     f"-o {path}: cannot create the folder: "
                     f"{exc.strerror or exc}"
                 ) from None
-            self.created = True
+            except BaseException:
+                self._close()
+                raise
         try:
             self._lock()
             self._remove_leftovers()
-            self.staging = pathlib.Path(
-                tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=path)
-            )
+            self._make_staging()
             self.staged_charts.mkdir()
         except OSError as exc:
             self._close()
@@ -82,6 +88,19 @@ class OutputFolder:
 
     def __exit__(self, kind, value, traceback) -> None:
         self._close()
+
+    def _make_staging(self) -> None:
+        for _ in range(100):
+            self.staging = self.path / (STAGING_PREFIX + secrets.token_hex(4))
+            try:
+                self.staging.mkdir(mode=0o700)
+                return
+            except FileExistsError:
+                continue
+        # (On any other error _close's rmtree of a name that does not
+        # exist is harmless.)
+        self.staging = None
+        raise FileExistsError(errno.EEXIST, "no free staging folder name")
 
     def _close(self) -> None:
         if self.staging is not None:

@@ -190,3 +190,32 @@ def test_unwritable_folder_is_one_line(tmp_path, write_json):
     )
     assert tree(out) == ["report.html"]
     assert (out / "report.html").read_text() == "previous"
+
+
+@pytest.mark.parametrize("existing", [True, False], ids=["existing", "new"])
+def test_a_signal_right_after_a_mkdir_leaves_nothing(
+    monkeypatch, tmp_path, existing
+):
+    """SIGTERM can land between creating a folder and remembering it."""
+    out = tmp_path / "out"
+    if existing:
+        out.mkdir()
+        (out / "mine").write_text("mine")
+    real_mkdir = os.mkdir
+    made = []
+
+    def mkdir_then_signal(path, *args, **kwargs):
+        real_mkdir(path, *args, **kwargs)
+        made.append(pathlib.Path(path).name)
+        raise KeyboardInterrupt  # as the handler would, after the call
+
+    monkeypatch.setattr(os, "mkdir", mkdir_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        with outdir.OutputFolder(str(out)):
+            pass
+    monkeypatch.undo()
+    assert made
+    if existing:
+        assert sorted(p.name for p in out.iterdir()) == ["mine"]
+    else:
+        assert not out.exists()
