@@ -58,8 +58,9 @@ class MigrationTransport(context.Context):
     (default ``nova-compute``) on the node named like the compute host.
     ``computes`` defaults to every nova-compute Nova reports up.
 
-    After each restart it waits (``up_timeout``) until Nova reports the
-    compute service up with a heartbeat newer than the restart. The
+    The changed computes restart together; it waits (``up_timeout``)
+    until Nova reports each compute service up with a heartbeat newer
+    than its restart. The
     effective values, read back from the files, are in the context (the
     evacuation scenario records them). At cleanup, also after a failure
     or ``rally task abort``, the original files are written back byte for
@@ -102,7 +103,8 @@ class MigrationTransport(context.Context):
 
     def _wait_up(self, host: str, restarted_at: float) -> None:
         """Nova's service record of ``host``: up, heartbeat after the
-        restart (its timestamps have whole seconds)."""
+        restart returned. Its timestamps are cut to whole seconds, so
+        only a later second is surely after."""
         nova = self._nova()
         timeout = self.config["up_timeout"]
         deadline = time.monotonic() + timeout
@@ -113,7 +115,7 @@ class MigrationTransport(context.Context):
             ):
                 beat = _timestamp(service.updated_at)
                 state = f"{service.state}, heartbeat {service.updated_at}"
-                if service.state == "up" and beat >= int(restarted_at):
+                if service.state == "up" and beat > int(restarted_at):
                     return
             time.sleep(1)
         raise TransportToggleError(
