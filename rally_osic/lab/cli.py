@@ -71,6 +71,13 @@ def register(subparsers) -> None:
         "migration (kept for later runs; the two fake computes stay); "
         "fake: only the fake computes (stops the libvirt hosts)",
     )
+    up.add_argument(
+        "--storage",
+        choices=("local", "shared"),
+        help="the libvirt hosts' guest disks: local (block migration; "
+        "the default) or shared, on the lab's Ceph (RBD); kept for "
+        "later runs",
+    )
     down = add("down", _down, "stop every process the lab started")
     down.add_argument(
         "--only",
@@ -109,6 +116,7 @@ def _errors(func):
 
 @_errors
 def _up(args) -> int:
+    from rally_osic.errors import CommandError
     from rally_osic.lab import lab
 
     wanted = [
@@ -117,10 +125,19 @@ def _up(args) -> int:
         if name.strip()
     ]
     without = []
+    if args.computes == "fake" and args.storage == "shared":
+        raise CommandError(
+            "--storage shared is the libvirt hosts' storage: it needs "
+            "--computes libvirt, not fake"
+        )
     if args.computes == "libvirt":
         wanted.append("libvirt")
     elif args.computes == "fake":
-        without.append("libvirt")
+        without += ["libvirt-rbd", "libvirt"]
+    if args.storage == "shared":
+        wanted.append("libvirt-rbd")
+    elif args.storage == "local":
+        without.append("libvirt-rbd")
     lab.up(
         args.state_dir,
         args.port_offset,

@@ -110,6 +110,7 @@ MODULES = (
     "cinder",
     "swift",
     "libvirt",
+    "libvirt_rbd",
 )
 
 

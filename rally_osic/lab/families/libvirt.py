@@ -19,7 +19,8 @@ own) that runs, inside it:
 Nova keeps the source's disk paths in a migrated domain, so both hosts
 have one instances path, ``data/libvirt/instances``, bind-mounted from
 their own ``data/libvirt/<host>/instances``: local storage, and block
-migration between them.
+migration between them; or, with ``libvirt_rbd`` (``--storage
+shared``), the disks on the lab's Ceph.
 
 A fabric node joins the hosts as a rack switch would. Its bridge br-mgmt
 carries the hosts' management addresses (10.78.1.1 and .2), over which
@@ -39,7 +40,7 @@ from pathlib import Path
 
 from rally_osic.lab import catalog, nodes, procs, render, steps
 from rally_osic.lab.config import LabConfig
-from rally_osic.lab.families import Family
+from rally_osic.lab.families import Family, libvirt_rbd
 from rally_osic.lab.families.neutron_agents import NODE as NETWORK_NODE
 from rally_osic.lab.families.neutron_agents import OVS_SCHEMA
 from rally_osic.lab.families.nova import (
@@ -133,7 +134,10 @@ def relay_ports(config: LabConfig) -> list[int]:
     ]
     if "cinder" in config.families:
         names.append("cinder")
-    return [config.port(name) for name in names]
+    ports = [config.port(name) for name in names]
+    if libvirt_rbd.enabled(config):
+        ports += libvirt_rbd.relay_ports(config)
+    return ports
 
 
 def ovs_env(config: LabConfig, host: str) -> dict:
@@ -218,6 +222,9 @@ class Libvirt(Family):
                     "instances_path": str(instances_path(config)),
                     "mgmt_address": address,
                     "privsep_helper": helper,
+                    "storage_options": libvirt_rbd.nova_storage_options(
+                        config
+                    ),
                 },
             )
         instances_path(config).mkdir(parents=True, exist_ok=True)
@@ -562,7 +569,7 @@ def live_migration_args(config: LabConfig) -> dict:
         "network": GUEST_NETWORK,
         "host": HOSTS[0],
         "target_host": HOSTS[1],
-        "storage": "local",
+        "storage": "shared" if libvirt_rbd.enabled(config) else "local",
         # lab-small has 128 MiB; the guest has no root filesystem to fill
         # (it runs from its initramfs).
         "dirty_mib": 32,

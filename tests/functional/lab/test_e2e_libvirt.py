@@ -1,15 +1,20 @@
 """End to end: real guests on the lab's libvirt hosts, live-migrated by
-Nova and measured by the three probes.
+Nova and measured by the three probes, on the study's two clouds.
 
 The session's lab gains its two libvirt compute hosts (``lab up
 --computes libvirt``: a libvirtd, QEMU under TCG, Open vSwitch and a
 nova-compute with the libvirt driver in each host's namespaces), then
 ``rally task start task_templates/live_migration_evacuation.yaml`` runs
-with the task args ``lab env`` wrote for them and the native transport
-asked of the transport context: two busybox guests that took their
-address from neutron's DHCP agent and their workload from the config
-drive, evacuated from lab-kvm-1 to lab-kvm-2 and back twice, on local
-storage (block migration). It checks:
+with the task args ``lab env`` wrote for them: two busybox guests that
+took their address from neutron's DHCP agent and their workload from the
+config drive, evacuated from lab-kvm-1 to lab-kvm-2 and back twice.
+
+* Local storage, native transport: block migration of the local disks.
+* Shared storage (``lab up --storage shared``: the disks are RBD images
+  on the lab's Ceph), tunnelled transport, switched on by the transport
+  context for the run and back after it.
+
+Each run checks:
 
 * every migration really moved the guest: a watcher polling both
   libvirtds saw each domain running on the source, then on the target,
@@ -18,28 +23,31 @@ storage (block migration). It checks:
   agrees with libvirt's within a few probe intervals and the UDP
   probe's scheduling;
 * the TCP stream lost no byte;
-* block migration was used (local storage): the source mirrored the
-  disk to the target;
-* the transport was native: the memory went over a QEMU-to-QEMU TCP
-  connection (libvirt's ports 49152-49215, not the libvirtds' own), seen
-  in the source host's network namespace while it ran;
-* the transport context left the hosts' nova-computes running (same
-  PIDs): their files already say native.
-
-Tunnelled is not run here: on local storage, libvirt 9.0 refused each
-of Nova 34's tunnelled block migrations ("Unsafe migration: Migration
-without shared storage is unsafe"; the scenario recorded them as failed
-and the servers went to ERROR), so it waits for the shared storage these
-hosts do not have yet.
-* after the task, no server, no domain and no instance directory is
-  left on either host; ``lab up --computes fake`` then stops the hosts,
+* block migration exactly on local storage: the source mirrored the
+  disk; on shared storage the domains' disks were RBD images and none
+  was mirrored;
+* the transport: native memory goes over a QEMU-to-QEMU TCP connection
+  (libvirt's ports 49152-49215), seen in the source host's network
+  namespace; tunnelled goes inside the libvirtds' own connection, and no
+  such stream appears. The context left native hosts alone (same
+  PIDs), and restarted them into tunnelled and back (new PIDs, files
+  byte for byte as before);
+* after the task, no server, no domain, no instance directory and no
+  RBD image is left; ``lab up --computes fake`` then stops the hosts,
   leaves none of their processes and deletes their nova-compute
   services.
+
+Tunnelled on local storage is not a combination that exists: libvirt
+9.0 refuses each of Nova 34's tunnelled block migrations ("Unsafe
+migration: Migration without shared storage is unsafe").
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -48,8 +56,9 @@ import pytest
 
 from rally_osic.lab import config as lab_config
 from rally_osic.lab import procs
-from rally_osic.lab.families.libvirt import short
+from rally_osic.lab.families.libvirt import LIBVIRT_PORT, MGMT_SUBNET, short
 from rally_osic.lab.families.nova import compute_service_states
+from tests.functional.lab.tables import output_tables
 
 pytestmark = pytest.mark.functional
 
@@ -86,36 +95,56 @@ def libvirt_lab(lab, lab_rally):
         assert not [key for key in states if "lab-kvm" in key], states
 
 
-QEMU_MIGRATION_PORTS = range(49152, 49216)  # libvirt's qemu.conf default
+QEMU_MIGRATION_PORTS = range(49152, 49216)  # the hosts' qemu.conf
 TCP_ESTABLISHED = "01"
 
 
-def _peer_ports(netns_pid: int) -> set[int]:
-    """Remote ports of the established TCP connections in a process's
-    network namespace (its /proc/<pid>/net/tcp)."""
-    ports = set()
+def _hex_address(field: str) -> tuple[str, int]:
+    """ "0101A8C0:C000" of /proc/net/tcp -> ("192.168.1.1", 49152)."""
+    address, port = field.split(":")
+    packed = struct.pack("<I", int(address, 16))
+    return socket.inet_ntoa(packed), int(port, 16)
+
+
+def _migration_streams(netns_pid: int) -> set[tuple[int, int]]:
+    """(local, remote) ports of the established TCP connections between
+    the hosts' management addresses, in a process's network namespace,
+    but for the libvirtds' own connections: QEMU's migration streams
+    (and block-copy NBD), which native opens and tunnelled never does.
+    Both ends are checked: either can be an ephemeral port inside
+    libvirt's migration range."""
+    streams = set()
     with open(f"/proc/{netns_pid}/net/tcp") as table:
         next(table)
         for line in table:
             fields = line.split()
-            if fields[3] == TCP_ESTABLISHED:
-                ports.add(int(fields[2].rsplit(":", 1)[1], 16))
-    return ports
+            if fields[3] != TCP_ESTABLISHED:
+                continue
+            (_, local), (remote_ip, remote) = map(_hex_address, fields[1:3])
+            if remote_ip.startswith(
+                f"{MGMT_SUBNET}."
+            ) and LIBVIRT_PORT not in (local, remote):
+                streams.add((local, remote))
+    return streams
 
 
 class DomainWatcher(threading.Thread):
-    """Where each domain runs, as both libvirtds say, and which QEMU
-    migration connections the hosts' namespaces hold, every 0.2 s."""
+    """Where each domain runs, as both libvirtds say, what its disks are,
+    and which QEMU migration connections the hosts' namespaces hold,
+    every 0.2 s."""
 
     def __init__(self, sockets: dict[str, str], netns_pids: list[int]):
         super().__init__(daemon=True)
         self.sockets = sockets
         self.netns_pids = netns_pids
         self.seen: dict[str, list[str]] = {}  # domain uuid -> hosts in turn
-        self.migration_ports: set[int] = set()
+        self.disks: set[str] = set()  # "file" or the network protocol
+        self.migration_streams: set[tuple[int, int]] = set()
         self.halt = threading.Event()
 
     def run(self):
+        import xml.etree.ElementTree as ElementTree
+
         import libvirt
 
         conns = {
@@ -125,11 +154,7 @@ class DomainWatcher(threading.Thread):
         try:
             while not self.halt.wait(0.2):
                 for pid in self.netns_pids:
-                    self.migration_ports |= {
-                        port
-                        for port in _peer_ports(pid)
-                        if port in QEMU_MIGRATION_PORTS
-                    }
+                    self.migration_streams |= _migration_streams(pid)
                 for host, conn in conns.items():
                     for dom in conn.listAllDomains(
                         libvirt.VIR_CONNECT_LIST_DOMAINS_RUNNING
@@ -137,30 +162,27 @@ class DomainWatcher(threading.Thread):
                         hosts = self.seen.setdefault(dom.UUIDString(), [])
                         if not hosts or hosts[-1] != host:
                             hosts.append(host)
+                            xml = ElementTree.fromstring(dom.XMLDesc())
+                            for disk in xml.iter("disk"):
+                                source = disk.find("source")
+                                self.disks.add(
+                                    source.get("protocol", disk.get("type"))
+                                    if source is not None
+                                    else disk.get("type")
+                                )
         finally:
             for conn in conns.values():
                 conn.close()
 
 
-def _tables(workload, title):
-    tables = []
-    for iteration in sorted(workload["data"], key=lambda i: i["timestamp"]):
-        for item in iteration["output"]["complete"]:
-            if item["title"] == title:
-                data = item["data"]
-                tables.append(
-                    [dict(zip(data["cols"], row)) for row in data["rows"]]
-                )
-    return tables
-
-
-def test_real_guests_evacuated_by_nova_and_measured(libvirt_lab, lab_rally):
-    config = lab_config.load(libvirt_lab.state_dir)
+def _evacuate(config, lab_rally, transport: str) -> dict:
+    """One evacuation task (2 servers, 2 round trips) watched from the
+    libvirtds; its rows and what the watcher and the hosts showed."""
     args = json.loads(
         (config.state_dir / "live-migration-args.json").read_text()
     )
     args.update(servers=2, round_trips=2, timeout=300, poll_interval=0.25)
-    args.update(probe_interval=0.01, transport="native")
+    args.update(probe_interval=0.01, transport=transport)
     netns_pids = [
         procs.read_pidfile(config.run / f"{host}-node.pid") for host in HOSTS
     ]
@@ -169,7 +191,11 @@ def test_real_guests_evacuated_by_nova_and_measured(libvirt_lab, lab_rally):
     compute_pidfiles = [
         config.run / f"nova-compute-{short(host)}.pid" for host in HOSTS
     ]
+    compute_files = [
+        config.etc / "nova" / f"compute-{short(host)}.conf" for host in HOSTS
+    ]
     computes_before = [procs.read_pidfile(p) for p in compute_pidfiles]
+    files_before = [p.read_bytes() for p in compute_files]
     watcher.start()
     started = time.monotonic()
     try:
@@ -177,7 +203,8 @@ def test_real_guests_evacuated_by_nova_and_measured(libvirt_lab, lab_rally):
     finally:
         watcher.halt.set()
         watcher.join(5)
-    print(f"evacuation task: {time.monotonic() - started:.0f} s")
+    print(f"\n{args['storage']} storage, {transport}: evacuation task "
+          f"{time.monotonic() - started:.0f} s")  # fmt: skip
     assert uuid, run.stdout[-3000:] + run.stderr[-2000:]
     (task,) = lab_rally.report_json(uuid)["tasks"]
     (workload,) = task["subtasks"][0]["workloads"]
@@ -185,7 +212,9 @@ def test_real_guests_evacuated_by_nova_and_measured(libvirt_lab, lab_rally):
     errors = [i["error"] for i in workload["data"] if i["error"]]
     assert not errors, errors
 
-    tables = _tables(workload, "Live migrations")
+    evacuations = output_tables(workload, "Evacuation")
+    assert [t[0]["storage"] for t in evacuations] == [args["storage"]] * 4
+    tables = output_tables(workload, "Live migrations")
     assert len(tables) == 4
     rows = [row for table in tables for row in table]
     assert len(rows) == 8
@@ -199,9 +228,6 @@ def test_real_guests_evacuated_by_nova_and_measured(libvirt_lab, lab_rally):
     assert len(tracks) == 2, watcher.seen
     for hosts in tracks:
         assert hosts == ["lab-kvm-1", "lab-kvm-2"] * 2 + ["lab-kvm-1"], hosts
-    assert watcher.migration_ports, "no QEMU-to-QEMU migration stream"
-    computes_after = [procs.read_pidfile(p) for p in compute_pidfiles]
-    assert computes_after == computes_before
 
     for row in rows:
         line = (
@@ -215,8 +241,7 @@ def test_real_guests_evacuated_by_nova_and_measured(libvirt_lab, lab_rally):
         print(line)
         for column in ("libvirt_downtime", "probe_downtime"):
             assert isinstance(row[column], float), (column, line)
-        assert row["block_migration"] is True, line
-        assert row["transport"] == "native", line
+        assert row["transport"] == transport, line
         assert row["tcp_bytes_lost"] == 0, line
         # The switchover, seen from the guests' network: the same outage
         # within a few probe intervals, plus the time a RARP takes to
@@ -243,3 +268,60 @@ def test_real_guests_evacuated_by_nova_and_measured(libvirt_lab, lab_rally):
             if p.name not in ("_base", "locks", "compute_nodes")
         ]
         assert not left, (host, left)
+    return {
+        "rows": rows,
+        "watcher": watcher,
+        "computes": (
+            computes_before,
+            [procs.read_pidfile(p) for p in compute_pidfiles],
+        ),
+        "files": (files_before, [p.read_bytes() for p in compute_files]),
+    }
+
+
+def test_local_storage_native_block_migrates(libvirt_lab, lab_rally):
+    config = lab_config.load(libvirt_lab.state_dir)
+    run = _evacuate(config, lab_rally, "native")
+    assert {row["block_migration"] for row in run["rows"]} == {True}
+    assert run["watcher"].disks == {"file"}, run["watcher"].disks
+    streams = run["watcher"].migration_streams
+    assert streams, "no QEMU-to-QEMU migration stream"
+    assert all(
+        any(port in QEMU_MIGRATION_PORTS for port in ends) for ends in streams
+    ), streams
+    # Their files already said native: neither rewritten nor restarted.
+    before, after = run["computes"]
+    assert after == before
+    assert run["files"][1] == run["files"][0]
+
+
+def test_shared_storage_tunnelled_moves_memory_only(libvirt_lab, lab_rally):
+    started = time.monotonic()
+    result = libvirt_lab.cli("up", "--storage", "shared", timeout=1500)
+    assert result.returncode == 0, (
+        f"lab up --storage shared failed:\n{result.stdout[-2000:]}\n"
+        f"{result.stderr[-3000:]}"
+    )
+    print(f"\nshared storage (RBD) up in {time.monotonic() - started:.0f} s")
+    result = libvirt_lab.cli("env", "--name", "osic-lab", env=lab_rally.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = lab_config.load(libvirt_lab.state_dir)
+    run = _evacuate(config, lab_rally, "tunnelled")
+    assert {row["block_migration"] for row in run["rows"]} == {False}
+    # The root disks and config drives were RBD images (the kernel and
+    # initramfs are not disks).
+    assert run["watcher"].disks == {"rbd"}, run["watcher"].disks
+    # Tunnelled: the memory went inside the libvirtds' connection.
+    streams = run["watcher"].migration_streams
+    assert not streams, streams
+    before, after = run["computes"]
+    assert all(a != b for a, b in zip(after, before)), (before, after)
+    assert run["files"][1] == run["files"][0]
+    images = subprocess.run(
+        ["rbd", "-c", str(config.etc / "ceph" / "ceph.conf"), "ls", "vms"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert images.returncode == 0, images.stderr
+    assert images.stdout.split() == [], images.stdout

@@ -32,6 +32,7 @@ import pytest
 from rally_osic.lab import config as lab_config
 from rally_osic.lab import services as lab_services
 from rally_osic.lab.families.nova import COMPUTE_HOSTS
+from tests.functional.lab.tables import output_tables
 
 pytestmark = pytest.mark.functional
 
@@ -122,18 +123,6 @@ class Watcher(threading.Thread):
                     self.migrations[record["id"]] = record
 
 
-def _tables(workload, title):
-    tables = []
-    for iteration in sorted(workload["data"], key=lambda i: i["timestamp"]):
-        for item in iteration["output"]["complete"]:
-            if item["title"] == title:
-                data = item["data"]
-                tables.append(
-                    [dict(zip(data["cols"], row)) for row in data["rows"]]
-                )
-    return tables
-
-
 def test_evacuation_through_nova_with_transport_toggle(lab, lab_rally):
     files = _compute_files(lab)
     before = {path: path.read_bytes() for path in files}
@@ -169,13 +158,13 @@ def test_evacuation_through_nova_with_transport_toggle(lab, lab_rally):
     pids_after = _compute_pids(lab)
     for name, pid in pids_before.items():
         assert pids_after[name] != pid, f"{name} was not restarted"
-    evacuation = _tables(workload, "Evacuation")
+    evacuation = output_tables(workload, "Evacuation")
     assert [t[0]["transport"] for t in evacuation] == ["tunnelled"] * 2
     assert all(t[0]["success_rate"] == "2/2" for t in evacuation)
     assert "live_migration_tunnelled=true" in evacuation[0][0]["nova_options"]
 
     # The servers moved there and back; Nova's records agree.
-    tables = _tables(workload, "Live migrations")
+    tables = output_tables(workload, "Live migrations")
     assert len(tables) == 2
     there, back = tables
     assert len(there) == len(back) == 2

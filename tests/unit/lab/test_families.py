@@ -40,8 +40,10 @@ def test_optional_families_and_what_they_require():
     )
     # "all" is every service family; compute hosts are asked for apart.
     assert set(families.resolve(["all"])) == set(families.optional_names()) - {
-        "libvirt"
+        "libvirt",
+        "libvirt-rbd",
     }
+    assert set(families.resolve(["libvirt-rbd"])) >= {"libvirt", "ceph"}
     assert families.resolve(["libvirt"]) == (
         "nova-extra",
         "neutron-agents",
@@ -248,3 +250,29 @@ def test_libvirt_hosts_configuration(libvirt_lab):
     assert "flat_networks = public,guests" in ml2
     ovs = (etc / "neutron" / "openvswitch_agent.ini").read_text()
     assert "guests:br-guests" in ovs
+
+
+def test_libvirt_storage_local_or_on_ceph(libvirt_lab):
+    from rally_osic.lab.families import libvirt
+
+    render.render_all(libvirt_lab)
+    local = (libvirt_lab.etc / "nova" / "compute-kvm-1.conf").read_text()
+    assert "images_type = default\n" in local
+    assert libvirt.live_migration_args(libvirt_lab)["storage"] == "local"
+    mon = libvirt_lab.port("ceph-mon")
+    assert mon not in libvirt.relay_ports(libvirt_lab)
+
+    shared = lab_config.save_families(
+        libvirt_lab, families.resolve([*libvirt_lab.families, "libvirt-rbd"])
+    )
+    render.render_all(shared)
+    conf = (shared.etc / "nova" / "compute-kvm-1.conf").read_text()
+    assert "images_type = rbd\nimages_rbd_pool = vms\n" in conf
+    assert f"images_rbd_ceph_conf = {shared.etc}/ceph/ceph.conf\n" in conf
+    assert "rbd_user" not in conf  # no cephx: no libvirt secret either
+    assert libvirt.live_migration_args(shared)["storage"] == "shared"
+    # librbd in the hosts reaches the mon and the OSD through the relay.
+    ports = libvirt.relay_ports(shared)
+    low = shared.port("ceph-daemons")
+    assert {mon, low, low + 15} <= set(ports)
+    assert len(ports) == len(set(ports))
