@@ -67,18 +67,24 @@ TEMPLATE = REPO / "task_templates" / "live_migration_evacuation.yaml"
 HOSTS = ("lab-kvm-1", "lab-kvm-2")
 
 
-@pytest.fixture(scope="module")
-def libvirt_lab(lab, lab_rally):
+def _up_with_env(lab, lab_rally, *args: str) -> None:
+    """``lab up ARGS`` on the running lab, then ``lab env`` (the task
+    args follow the hosts' storage)."""
     started = time.monotonic()
-    result = lab.cli("up", "--computes", "libvirt", timeout=1800)
+    result = lab.cli("up", *args, timeout=1800)
     assert result.returncode == 0, (
-        f"lab up --computes libvirt failed:\n{result.stdout[-2000:]}\n"
+        f"lab up {' '.join(args)} failed:\n{result.stdout[-2000:]}\n"
         f"{result.stderr[-3000:]}"
     )
-    print(f"\nlibvirt hosts up in {time.monotonic() - started:.0f} s")
+    print(f"\nlab up {' '.join(args)}: {time.monotonic() - started:.0f} s")
+    result = lab.cli("env", "--name", "osic-lab", env=lab_rally.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def libvirt_lab(lab, lab_rally):
     try:
-        result = lab.cli("env", "--name", "osic-lab", env=lab_rally.env)
-        assert result.returncode == 0, result.stdout + result.stderr
+        _up_with_env(lab, lab_rally, "--computes", "libvirt")
         yield lab
     finally:
         # The later tests run on the fake computes, and the hosts' idle
@@ -296,15 +302,7 @@ def test_local_storage_native_block_migrates(libvirt_lab, lab_rally):
 
 
 def test_shared_storage_tunnelled_moves_memory_only(libvirt_lab, lab_rally):
-    started = time.monotonic()
-    result = libvirt_lab.cli("up", "--storage", "shared", timeout=1500)
-    assert result.returncode == 0, (
-        f"lab up --storage shared failed:\n{result.stdout[-2000:]}\n"
-        f"{result.stderr[-3000:]}"
-    )
-    print(f"\nshared storage (RBD) up in {time.monotonic() - started:.0f} s")
-    result = libvirt_lab.cli("env", "--name", "osic-lab", env=lab_rally.env)
-    assert result.returncode == 0, result.stdout + result.stderr
+    _up_with_env(libvirt_lab, lab_rally, "--storage", "shared")
     config = lab_config.load(libvirt_lab.state_dir)
     run = _evacuate(config, lab_rally, "tunnelled")
     assert {row["block_migration"] for row in run["rows"]} == {False}
