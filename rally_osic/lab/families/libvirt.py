@@ -153,7 +153,10 @@ def compute_env(config: LabConfig) -> dict:
     path = os.environ.get("PATH", "/usr/bin:/bin")
     # privsep-helper from the venv; ip, ovs-vsctl, qemu-img, genisoimage
     # from Debian.
-    return {"PATH": f"{config.services_venv / 'bin'}:/usr/sbin:/sbin:{path}"}
+    path = f"{config.services_venv / 'bin'}:/usr/sbin:/sbin:{path}"
+    if libvirt_rbd.enabled(config):
+        path = f"{libvirt_rbd.bin_dir(config)}:{path}"
+    return {"PATH": path}
 
 
 class Libvirt(Family):

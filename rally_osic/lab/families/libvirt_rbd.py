@@ -16,6 +16,8 @@ block-migrate their local disks.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rally_osic.lab import steps
 from rally_osic.lab.config import LabConfig
 from rally_osic.lab.families import Family
@@ -36,6 +38,12 @@ def relay_ports(config: LabConfig) -> list[int]:
 
     low = config.port("ceph-daemons")
     return [config.port("ceph-mon"), *range(low, low + CEPH_DAEMON_PORTS)]
+
+
+def bin_dir(config: LabConfig) -> Path:
+    """First on the computes' PATH: a ``ceph`` that retries the mon's
+    refusal of a command sent before the monmap (osic_lab_ceph.sh)."""
+    return config.run / "libvirt-rbd-bin"
 
 
 def nova_storage_options(config: LabConfig) -> str:
@@ -72,6 +80,15 @@ class LibvirtRbd(Family):
             f"{host}-relay",
         )
     )
+
+    def render(self, config, values):
+        from rally_osic.lab.services import DATA_DIR
+
+        directory = bin_dir(config)
+        directory.mkdir(parents=True, exist_ok=True)
+        wrapper = directory / "ceph"
+        wrapper.write_text((DATA_DIR / "osic_lab_ceph.sh").read_text())
+        wrapper.chmod(0o755)
 
     def setup(self, run) -> None:
         config = run.config

@@ -2,6 +2,7 @@
 check for each (no processes)."""
 
 import subprocess
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -276,3 +277,7 @@ def test_libvirt_storage_local_or_on_ceph(libvirt_lab):
     low = shared.port("ceph-daemons")
     assert {mon, low, low + 15} <= set(ports)
     assert len(ports) == len(set(ports))
+    # Nova's "ceph mon dump" goes through the retrying wrapper.
+    first = libvirt.compute_env(shared)["PATH"].split(":")[0]
+    assert (Path(first) / "ceph").stat().st_mode & 0o111
+    assert "/ceph" not in libvirt.compute_env(libvirt_lab)["PATH"]
