@@ -49,6 +49,13 @@ def register(subparsers) -> None:
         "--resume", metavar="DIR", help="continue the study in DIR"
     )
     run.add_argument(
+        "--again",
+        action="store_true",
+        help="with --resume and a selection: run those tests of the study "
+        "once more, with --task-args over the study's (their earlier runs "
+        "are kept aside, in runs/NUMBER/superseded-STAMP/)",
+    )
+    run.add_argument(
         "--runs",
         type=int,
         metavar="K",
@@ -193,17 +200,26 @@ def _run(args) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    selected = (
+        args.numbers or args.all or args.service or args.action or args.section
+    )
+    if args.again and not (args.resume and selected):
+        raise CommandError(
+            "--again needs --resume DIR and the tests to run again "
+            "(NUMBER..., --section, --service, --action or --all)"
+        )
     if args.resume:
         if (
             args.out
-            or args.numbers
-            or args.all
-            or args.service
-            or (args.action or args.section or args.task_args)
+            or args.variant
+            or (
+                not args.again
+                and (selected or args.task_args or args.task_args_file)
+            )
         ):
             raise CommandError(
                 "--resume continues a study as planned: give no selection, "
-                "--out or --task-args with it"
+                "--out or --task-args with it (but with --again)"
             )
         folder = fo.StudyFolder(args.resume)
         plan = folder.load()
@@ -212,6 +228,8 @@ def _run(args) -> int:
                 f"the study in {args.resume} runs against env {plan.env!r}"
             )
         catalogue = _catalogue(plan.catalogue)
+        if args.again:
+            _again(args, folder, plan, catalogue, say)
     else:
         if not args.env or not (args.out or args.dry_run):
             raise CommandError(
@@ -258,6 +276,42 @@ def _run(args) -> int:
             raise CommandError(f"the report of {folder.path} failed")
         say(f"report: {folder.path / 'report' / 'report.html'}")
     return 1 if counts["failed"] else 0
+
+
+def _again(args, folder, plan, catalogue, say) -> None:
+    """Plan the chosen tests of the study to run again (see --again)."""
+    import dataclasses
+
+    chosen = {
+        entry.number
+        for entry in catalogue.select(
+            args.numbers, args.service, args.action, args.section
+        )
+    }
+    numbers = [t.number for t in plan.tests if t.number in chosen]
+    if not numbers:
+        raise CommandError(
+            f"no test of the study in {folder.path} matches that selection"
+        )
+    task_args = parse_task_args(args)
+    if "section_args" in task_args:
+        raise CommandError(
+            "--again takes task args for the chosen tests: choose them with "
+            "--section instead of section_args"
+        )
+    if args.dry_run:
+        plan.tests = [
+            dataclasses.replace(t, task_args=task_args)
+            if t.number in numbers
+            else t
+            for t in plan.tests
+        ]
+        return
+    aside = folder.again(plan, numbers, task_args)
+    say(
+        f"running again: {', '.join(numbers)}; their earlier runs are kept "
+        f"in {folder.path}/runs/NUMBER/{aside}/"
+    )
 
 
 def _plan(args, catalogue):

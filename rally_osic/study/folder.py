@@ -7,6 +7,8 @@
     DIR/runs/<number>/run-<k>.json.gz  Rally JSON of a finished run
     DIR/runs/<number>/run-<k>.failed.json
                                        a run Rally could not finish
+    DIR/runs/<number>/superseded-<stamp>/
+                                       runs set aside by ``--again``
     DIR/outline.yaml, DIR/report/      the report, at the end
 
 Every file is written whole (:func:`rally_osic.files.write_atomic`), so an
@@ -15,6 +17,11 @@ a run is done when one of its two files exists, and ``--resume`` skips it.
 Runs are stored gzipped (a run at the study's timing is tens of MB of
 JSON; ``rally-osic report`` and ``verdicts`` read them as they are).
 The study writes only these names; a user's other files stay.
+
+``--again`` runs chosen tests once more, with task args of their own (a
+section whose baseline was too short, say): their earlier runs, tasks
+and logs move to ``superseded-<stamp>/`` beside the new ones, never
+deleted, and the plan records the args and when.
 """
 
 from __future__ import annotations
@@ -41,6 +48,13 @@ class FolderError(CommandError):
 class PlannedTest:
     number: str
     runs: int
+    task_args: dict = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        data: dict = {"number": self.number, "runs": self.runs}
+        if self.task_args:
+            data["task_args"] = self.task_args
+        return data
 
 
 @dataclasses.dataclass
@@ -52,17 +66,22 @@ class Plan:
     catalogue: str | None = None  # a catalogue file other than the package's
     skipped: list[dict] = dataclasses.field(default_factory=list)
     created: str = ""
+    again: list[dict] = dataclasses.field(default_factory=list)
+
+    def test(self, number: str) -> PlannedTest:
+        return next(t for t in self.tests if t.number == number)
 
     def to_json(self) -> dict:
         return {
             "format": FORMAT,
             "env": self.env,
-            "tests": [dataclasses.asdict(t) for t in self.tests],
+            "tests": [t.to_json() for t in self.tests],
             "task_args": self.task_args,
             "variant": self.variant,
             "catalogue": self.catalogue,
             "skipped": self.skipped,
             "created": self.created,
+            **({"again": self.again} if self.again else {}),
         }
 
     @classmethod
@@ -72,7 +91,11 @@ class Plan:
         return cls(
             env=str(data["env"]),
             tests=[
-                PlannedTest(str(t["number"]), int(t["runs"]))
+                PlannedTest(
+                    str(t["number"]),
+                    int(t["runs"]),
+                    dict(t.get("task_args") or {}),
+                )
                 for t in data["tests"]
             ],
             task_args=dict(data.get("task_args") or {}),
@@ -80,6 +103,7 @@ class Plan:
             catalogue=data.get("catalogue"),
             skipped=list(data.get("skipped") or []),
             created=str(data.get("created", "")),
+            again=list(data.get("again") or []),
         )
 
 
@@ -107,6 +131,9 @@ class StudyFolder:
                 )
         self.path.mkdir(parents=True, exist_ok=True)
         plan.created = plan.created or _now()
+        self.save(plan)
+
+    def save(self, plan: Plan) -> None:
         write_atomic(self.plan_file, json.dumps(plan.to_json(), indent=2))
 
     def load(self) -> Plan:
@@ -151,6 +178,46 @@ class StudyFolder:
         path = self.failed_file(number, run)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps({**record, "at": _now()}, indent=2))
+
+    def again(self, plan: Plan, numbers: list[str], task_args: dict) -> str:
+        """Plan ``numbers`` to run again with ``task_args`` over the
+        study's; their runs, tasks and logs so far move aside. The plan
+        is saved first: an interruption before the move leaves runs that
+        ``--again`` moves when given once more, never a run that counts
+        for args it did not have. Returns the folder they moved to."""
+        stamp = _now().replace(":", "").replace("+0000", "Z")
+        aside = f"superseded-{stamp}"
+        plan.tests = [
+            dataclasses.replace(test, task_args=task_args)
+            if test.number in numbers
+            else test
+            for test in plan.tests
+        ]
+        plan.again.append(
+            {"numbers": list(numbers), "task_args": task_args, "at": stamp}
+        )
+        self.save(plan)
+        for number in numbers:
+            self._set_aside(number, aside)
+        return aside
+
+    def _set_aside(self, number: str, aside: str) -> None:
+        runs = self.path / "runs" / number
+        moves = list(runs.glob("run-*")) if runs.is_dir() else []
+        moves += [
+            path
+            for path in (
+                [self.task_file(number)]
+                + sorted((self.path / "logs").glob(f"{number}-run-*.log"))
+            )
+            if path.exists()
+        ]
+        if not moves:
+            return
+        target = runs / aside
+        target.mkdir(parents=True, exist_ok=True)
+        for path in moves:
+            os.replace(path, target / path.name)
 
     def results(self) -> list[pathlib.Path]:
         return sorted((self.path / "runs").glob("*/run-*.json.gz"))

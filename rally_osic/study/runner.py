@@ -232,8 +232,14 @@ def run_plan(
 
 
 def planned_args(entry: cat.Entry, plan: fo.Plan) -> dict:
+    """The study's args for this test, then those it was run again with
+    (``--again``), which win."""
     variant = plan.variant if plan.variant in entry.variants else None
-    return cat.task_args(entry, plan.task_args, variant)
+    args = cat.task_args(entry, plan.task_args, variant)
+    own = next(
+        (t.task_args for t in plan.tests if t.number == entry.number), {}
+    )
+    return cat.merged(args, own)
 
 
 def os_faults_config_of(rally: Rally, env: str, options: Options):
@@ -342,6 +348,13 @@ def write_outline(
             f"Not run: {skipped['number']} {skipped['title']}: "
             f"{skipped['reason']}."
         )
+    for again in plan.again:
+        lines.append(
+            f"Run again: {', '.join(again['numbers'])}, with "
+            f"{_flat(again['task_args'])} over the study's task args; the "
+            f"earlier runs are kept in runs/<number>/superseded-"
+            f"{again['at']}/."
+        )
     for failure in folder.failures():
         number = failure.get("number", "?")
         title = ""
@@ -364,6 +377,17 @@ def write_outline(
 
     write_atomic(path, yaml.safe_dump(outline, sort_keys=False))
     return path
+
+
+def _flat(args: dict, prefix: str = "") -> str:
+    """``{"a": {"b": 1}}`` as ``a.b=1``, for a sentence."""
+    parts = []
+    for key, value in args.items():
+        if isinstance(value, dict) and value:
+            parts.append(_flat(value, f"{prefix}{key}."))
+        else:
+            parts.append(f"{prefix}{key}={json.dumps(value)}")
+    return ", ".join(parts) or "no change"
 
 
 def report(folder: fo.StudyFolder, outline: pathlib.Path, pdf: bool) -> int:

@@ -157,6 +157,40 @@ def test_interrupted_study_resumes_without_redoing_a_run(study, tmp_path):
     # The report keeps the catalogue's numbers and titles.
     assert "1.2 OsicProbe.http: Restart web service on one node" in html
 
+    # 1.2 once more with a longer baseline: the new run has it, the first
+    # is kept aside, and the report says so.
+    first = gzip.decompress(
+        (out / "runs" / "1.2" / "run-1.json.gz").read_bytes()
+    )
+    again = start(
+        "--resume",
+        str(out),
+        "--again",
+        "1.2",
+        "--task-args",
+        '{"baseline": 4}',
+        "--os-faults-config",
+        str(faults),
+    )
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert done.stat().st_mtime_ns == kept
+    (aside,) = (out / "runs" / "1.2").glob("superseded-*/run-1.json.gz")
+    assert gzip.decompress(aside.read_bytes()) == first
+    assert [_fault_at(p) for p in sorted(out.glob("runs/1.2/**/run-1.*"))] == [
+        4,
+        TIMING["baseline"],
+    ]
+    html = (out / "report" / "report.html").read_text()
+    assert "Run again: 1.2, with baseline=4" in html
+
+
+def _fault_at(path) -> float:
+    task = json.loads(gzip.decompress(path.read_bytes()))["tasks"][0]
+    (workload,) = task["subtasks"][0]["workloads"]
+    (hook,) = workload["hooks"]
+    return hook["config"]["trigger"]["event"]["at"][0]
+
 
 def test_a_service_left_down_stops_the_study(study, tmp_path):
     start, cat, faults, args = study

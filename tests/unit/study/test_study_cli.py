@@ -70,6 +70,8 @@ def test_dry_run_of_a_shortened_test(capsys):
         (["run", "--env", "x", "--out", "d"], "choose tests"),
         (["run", "1.1", "--out", "d"], "needs --env"),
         (["run", "--resume", "d", "1.1"], "give no selection"),
+        (["run", "--resume", "d", "--again"], "--again needs"),
+        (["run", "1.1", "--env", "x", "--out", "d", "--again"], "needs"),
         (["run", "1.1", "--env", "x", "--dry-run", "--runs", "0"], "--runs"),
         (
             ["run", "1.1", "--env", "x", "--dry-run", "--variant", "original"],
