@@ -53,6 +53,62 @@ def test_png_writer_is_lossless():
     assert round(image.info["dpi"][0]) == charts.DPI
 
 
+def test_palette_png_is_lossless_up_to_256_colours():
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    colours = rng.integers(0, 256, (256, 3), dtype=np.uint8)
+    pixels = colours[rng.integers(0, 256, (40, 30))]
+    image = Image.open(io.BytesIO(charts.palette_png(pixels)))
+    assert image.mode == "P" and image.size == (30, 40)
+    assert (np.asarray(image.convert("RGB")) == pixels).all()
+    assert round(image.info["dpi"][0]) == charts.DPI
+
+
+def test_palette_png_keeps_the_most_used_colours_and_maps_the_rest():
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(6)
+    common = rng.integers(0, 256, (256, 3), dtype=np.uint8)
+    rare = rng.integers(0, 256, (50, 3), dtype=np.uint8)
+    pixels = np.concatenate([np.repeat(common, 5, axis=0), rare]).reshape(
+        38, 35, 3
+    )
+    image = Image.open(io.BytesIO(charts.palette_png(pixels)))
+    out = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
+    assert (out[: 256 * 5] == np.repeat(common, 5, axis=0)).all()
+    distances = ((rare[:, None, :].astype(int) - common) ** 2).sum(axis=2)
+    assert (out[256 * 5 :] == common[distances.argmin(axis=1)]).all()
+
+
+def test_a_chart_is_a_palette_png_well_under_its_rgb_size():
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    starts = np.arange(400) * 0.25 + 1e9
+    failed = (starts > 1e9 + 50) & (starts < 1e9 + 55)
+    timeline = Timeline.from_columns(
+        starts, rng.uniform(0.1, 0.3, 400), failed
+    )
+    png = charts.render_chart(
+        FaultAnalysis(timeline, 45), ("Rally task x", "A.b — kill"), 44.2
+    )["png"]
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "P"
+    rgb = np.asarray(image.convert("RGB"))
+    assert len(png) < 0.6 * len(charts.png_bytes(rgb))
+    # The chart's own colours survive exactly.
+    for colour in ("#ffffff", charts.COLOURS["failure_band"]):
+        wanted = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+        assert (rgb == wanted).all(axis=2).sum() > 1000, colour
+
+
 def test_reused_figure_draws_each_chart_alone():
     """The per-process figure keeps no spans or legend of earlier charts:
     a chart drawn after another is the same as drawn first."""
@@ -93,7 +149,8 @@ def test_text_cache_blits_the_pixels_that_drawing_gives(monkeypatch):
 
     def pixels():
         png = charts.render_chart(analysis, title, 44.2)["png"]
-        return np.asarray(Image.open(io.BytesIO(png))).astype(int)
+        image = Image.open(io.BytesIO(png)).convert("RGB")
+        return np.asarray(image).astype(int)
 
     monkeypatch.setattr(charts, "TEXT_CACHE", False)
     drawn = pixels()
