@@ -27,6 +27,9 @@ from rally_osic.probes import records
 LOG = logging.getLogger(__name__)
 FAILED_MIGRATION = ("error", "failed", "cancelled")
 STARTED_MIGRATION = ("running", "post-migrating", "completed")
+# Before API 2.65 Nova aborts only a running migration; a queued or
+# preparing one is refused (400) until it runs.
+NOT_YET_RUNNING = ("accepted", "queued", "preparing", "pre-migrating")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,23 +234,21 @@ def _wait(nova, server_id, source, target, options, before, called, sleep):
                 status = _final_status(nova, server_id, before, options, sleep)
             return outcome, reason, started_after, status
         if time.time() > deadline:
-            reason = _abort(nova, server_id, migration, options, sleep)
-            if migration is not None:
-                migration = _migration(nova, server_id, before) or migration
-            return (
-                "failure",
-                reason,
-                started_after,
-                getattr(migration, "status", None),
+            reason, status = _abort(
+                nova, server_id, migration, before, options, sleep
             )
+            return "failure", reason, started_after, status
         sleep(options.poll_interval)
 
 
-def _final_status(nova, server_id, before, options, sleep) -> str | None:
+def _final_status(
+    nova, server_id, before, options, sleep, seconds: float = 30.0
+) -> str | None:
     """Nova marks the migration completed a little after the server is
-    ACTIVE on the target (post-live-migration): wait for it, bounded,
-    without counting it in the duration."""
-    deadline = time.time() + 30
+    ACTIVE on the target (post-live-migration), and cancelled a little
+    after an abort: wait for it, bounded, without counting it in the
+    duration."""
+    deadline = time.time() + seconds
     status = None
     while time.time() < deadline:
         status = getattr(_migration(nova, server_id, before), "status", None)
@@ -257,21 +258,47 @@ def _final_status(nova, server_id, before, options, sleep) -> str | None:
     return status
 
 
-def _abort(nova, server_id, migration, options, sleep) -> str:
+def _abort(nova, server_id, migration, before, options, sleep):
+    """Abort a migration that ran past the timeout; (reason, the
+    migration's status once the server has settled)."""
     reason = f"timed out after {options.timeout:g} s"
+    migration = _migration(nova, server_id, before) or migration
     if migration is None:
-        return reason + "; no migration record to abort"
-    try:
-        nova.server_migrations.live_migration_abort(server_id, migration.id)
-    except Exception as exc:  # noqa: BLE001 - recorded, not raised
-        return reason + "; abort refused: " + str(exc).splitlines()[0]
+        return reason + "; no migration record to abort", None
     deadline = time.time() + options.abort_wait
+    seen = migration.status
+    while True:
+        try:
+            nova.server_migrations.live_migration_abort(
+                server_id, migration.id
+            )
+            break
+        except Exception as exc:  # noqa: BLE001 - recorded, not raised
+            refused = str(exc).strip().splitlines()[0]
+        status = getattr(_migration(nova, server_id, before), "status", seen)
+        if status == "completed" or status in FAILED_MIGRATION:
+            return reason + f"; it ended ({status}) before the abort", status
+        # Refused while it was not running yet: ask again (once it runs).
+        not_yet = seen in NOT_YET_RUNNING or status in NOT_YET_RUNNING
+        if not_yet and time.time() < deadline:
+            seen = status
+            sleep(options.poll_interval)
+            continue
+        return reason + "; abort refused: " + refused, status
     while time.time() < deadline:
         poll = _poll(nova, server_id, None)
         if poll.status != "MIGRATING" and not poll.task_state:
-            return reason + f"; aborted (server on {poll.host})"
+            status = _final_status(nova, server_id, before, options, sleep)
+            return (
+                reason + f"; aborted (server on {poll.host}, migration "
+                f"{status or 'without a status'})",
+                status,
+            )
         sleep(options.poll_interval)
-    return reason + f"; abort did not settle in {options.abort_wait:g} s"
+    return (
+        reason + f"; abort did not settle in {options.abort_wait:g} s",
+        getattr(_migration(nova, server_id, before), "status", None),
+    )
 
 
 def choose_hosts(
