@@ -90,6 +90,7 @@ class Migration:
     ping_500ms_downtime: float | None = None
     libvirt_time_elapsed: float | None = None
     transport: str | None = None
+    vm: str | None = None
 
 
 @dataclasses.dataclass
@@ -118,6 +119,7 @@ class LiveMigrationRun:
         return lmcharts.data_uri(self)
 
 
+NATIVE_TLS = "off (native TLS)"
 TUNNELLED_BY_TRANSPORT = {
     "tunnelled": True,
     "native": False,
@@ -166,21 +168,22 @@ def extract(workload: Mapping[str, Any], task_uuid: str) -> LiveMigrationRun:
                 migrations=migrations,
             )
         )
+    transports = {m.transport for e in evacuations for m in e.migrations} - {
+        None
+    }
     if tunnelled is None:
-        used = {
-            TUNNELLED_BY_TRANSPORT.get(m.transport)
-            for e in evacuations
-            for m in e.migrations
-        } - {None}
+        used = {TUNNELLED_BY_TRANSPORT.get(t) for t in transports} - {None}
         if len(used) == 1:
             tunnelled = used.pop()
+    label = (
+        "unspecified" if tunnelled is None else ("on" if tunnelled else "off")
+    )
+    if transports == {"native_tls"}:
+        # Not the study's "off": encrypted, so a table of its own.
+        label = NATIVE_TLS
     return LiveMigrationRun(
         storage=str(args.get("storage", "unspecified")),
-        tunnelled=(
-            "unspecified"
-            if tunnelled is None
-            else ("on" if tunnelled else "off")
-        ),
+        tunnelled=label,
         flavor=str(flavor if flavor not in (None, "n/a") else "unspecified"),
         task_uuid=task_uuid,
         scenario=scenario,
@@ -214,6 +217,7 @@ def _migration(cells: Mapping[str, Any]) -> Migration:
         transport=cells.get("transport")
         if isinstance(cells.get("transport"), str)
         else None,
+        vm=str(cells["vm"]) if cells.get("vm") is not None else None,
     )
 
 
@@ -259,6 +263,8 @@ class LiveMigrationTable:
         default_factory=lambda: Distribution(0, None, None, None)
     )
     run_list: list[LiveMigrationRun] = dataclasses.field(default_factory=list)
+    servers: list[ServerDowntime] = dataclasses.field(default_factory=list)
+    study: StudyFigures | None = None
 
     @property
     def title(self) -> str:
@@ -268,8 +274,116 @@ class LiveMigrationTable:
         )
 
 
-def tables(runs: list[LiveMigrationRun]) -> list[LiveMigrationTable]:
-    """One table per storage × tunnelling × flavor, in a stable order."""
+@dataclasses.dataclass(frozen=True)
+class StudyFigures:
+    """What the live-migration study printed for one configuration (the
+    catalogue's ``study`` of an LM test)."""
+
+    number: str
+    successful: int | None
+    migrations: int | None
+    vm_downtimes: tuple[float, ...]  # seconds, one per VM, as printed
+    minutes: float | None  # its "average duration of live migration"
+    source: str
+
+    @property
+    def vm_downtime_total(self) -> float:
+        return sum(self.vm_downtimes)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerDowntime:
+    """One server's migrations in a table: what the probes saw, summed
+    and at worst (the study printed one downtime per VM)."""
+
+    vm: str
+    migrations: int
+    probe_total: float | None
+    ping_500ms_total: float | None
+    ping_500ms_worst: float | None
+
+
+SIZES = ("small", "medium", "large")
+
+
+def flavor_size(flavor: str) -> str | None:
+    """The study's size a flavor name stands for: ``small`` itself, or a
+    name ending in ``-small`` (``osic-lm-small``, ``lab-small``)."""
+    for size in SIZES:
+        if flavor == size or flavor.endswith("-" + size):
+            return size
+    return None
+
+
+def study_figures(entries) -> dict[tuple[str, str, str], StudyFigures]:
+    """(storage, tunnelling, size) -> the study's figures, from catalogue
+    entries (``rally_osic.study.catalogue.Entry``) that have them."""
+    found = {}
+    for entry in entries:
+        study = getattr(entry, "study", None) or {}
+        if not study or not entry.in_study:
+            continue
+        args = entry.args
+        tunnelled = TUNNELLED_BY_TRANSPORT.get(args.get("transport"))
+        if tunnelled is None or args.get("flavor") not in SIZES:
+            continue
+        successful, migrations = None, None
+        if study.get("success"):
+            successful, migrations = map(int, study["success"].split("/"))
+        key = (
+            str(args.get("storage")),
+            "on" if tunnelled else "off",
+            args["flavor"],
+        )
+        found[key] = StudyFigures(
+            number=entry.number,
+            successful=successful,
+            migrations=migrations,
+            vm_downtimes=tuple(
+                float(v) for v in study.get("vm_downtimes", ())
+            ),
+            minutes=entry.evacuation_minutes,
+            source=str(study.get("source", "")),
+        )
+    return found
+
+
+def per_server(migrations: Iterable[Migration]) -> list[ServerDowntime]:
+    grouped: dict[str, list[Migration]] = {}
+    for migration in migrations:
+        if migration.vm is not None:
+            grouped.setdefault(migration.vm, []).append(migration)
+
+    def total(values):
+        present = [v for v in values if v is not None]
+        return sum(present) if present else None
+
+    return [
+        ServerDowntime(
+            vm=vm,
+            migrations=len(moved),
+            probe_total=total(m.probe_downtime for m in moved),
+            ping_500ms_total=total(m.ping_500ms_downtime for m in moved),
+            ping_500ms_worst=max(
+                (
+                    m.ping_500ms_downtime
+                    for m in moved
+                    if m.ping_500ms_downtime is not None
+                ),
+                default=None,
+            ),
+        )
+        for vm, moved in sorted(grouped.items())
+    ]
+
+
+def tables(
+    runs: list[LiveMigrationRun],
+    study: Mapping[tuple[str, str, str], StudyFigures] | None = None,
+) -> list[LiveMigrationTable]:
+    """One table per storage × tunnelling × flavor, in a stable order;
+    with the study's figures where ``study`` has the same configuration
+    (see :func:`study_figures`)."""
     grouped: dict[tuple[str, str, str], list[LiveMigrationRun]] = {}
     for run in runs:
         grouped.setdefault(
@@ -312,6 +426,10 @@ def tables(runs: list[LiveMigrationRun]) -> list[LiveMigrationTable]:
                     m.ping_500ms_downtime for m in ok
                 ),
                 run_list=list(grouped[key]),
+                servers=per_server(migrations),
+                study=(study or {}).get(
+                    (key[0], key[1], flavor_size(key[2]) or "")
+                ),
             )
         )
     return result

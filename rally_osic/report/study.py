@@ -338,7 +338,7 @@ def build_study(
     return Study(
         tests=tests,
         services=group_services(tests, outline),
-        live_migration=livemigration.tables(lm_runs),
+        live_migration=livemigration.tables(lm_runs, _study_figures(lm_runs)),
         tasks=list(tasks.values()),
         sources=sources,
         outline=outline,
@@ -347,6 +347,16 @@ def build_study(
         chart_dir=chart_dir,
         chart_formats=chart_formats,
     )
+
+
+def _study_figures(lm_runs) -> dict:
+    """The study's published figures per configuration, from the package's
+    catalogue (only when there are live-migration runs to set them by)."""
+    if not lm_runs:
+        return {}
+    from rally_osic.study import catalogue
+
+    return livemigration.study_figures(catalogue.load().entries)
 
 
 def _without_columns(run: runs.RunInput) -> runs.RunInput:

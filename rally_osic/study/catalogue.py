@@ -57,6 +57,7 @@ class Entry:
     in_study: bool = True
     evacuation_minutes: float | None = None
     variants: dict = dataclasses.field(default_factory=dict)
+    study: dict = dataclasses.field(default_factory=dict)  # its figures
 
     @property
     def service(self) -> str | None:
@@ -174,6 +175,7 @@ def parse(document) -> Catalogue:
                     in_study=bool(test.get("in_study", True)),
                     evacuation_minutes=test.get("evacuation_minutes"),
                     variants=variants,
+                    study=_mapping(test.get("study"), f"test {number} study"),
                 )
             )
     return Catalogue(tuple(entries))

@@ -71,11 +71,68 @@ def test_scenario_rows_name_their_table_and_keep_na_out():
     assert table.run_list == [run]
 
 
-def test_native_tls_is_tunnelling_off():
-    run = livemigration.extract(
+def test_native_tls_has_tables_of_its_own():
+    """Tunnelling off, but encrypted: not the study's "off" column."""
+    tls = livemigration.extract(
         _workload([_row("vm-1", transport="native_tls")]), "t"
     )
-    assert run.tunnelled == "off"
+    native = livemigration.extract(
+        _workload([_row("vm-1", transport="native")]), "t"
+    )
+    assert (tls.tunnelled, native.tunnelled) == ("off (native TLS)", "off")
+    assert len(livemigration.tables([tls, native])) == 2
+
+
+def test_per_server_sums_what_a_500ms_ping_saw():
+    rows = [
+        _row("vm-1", probe=0.3),
+        _row("vm-2", probe=1.2),
+        _row("vm-1", probe=0.8),
+        _row("vm-2", False),
+    ]
+    (table,) = livemigration.tables(
+        [livemigration.extract(_workload(rows), "t")]
+    )
+    by_vm = {s.vm: s for s in table.servers}
+    assert sorted(by_vm) == ["vm-1", "vm-2"]
+    assert by_vm["vm-1"].migrations == 2 and by_vm["vm-2"].migrations == 2
+    assert abs(by_vm["vm-1"].probe_total - 1.1) < 1e-6
+    # The 500 ms ping's figure of each migration, from the same packets.
+    pings = [r["ping_500ms_downtime"] for r in rows[:3]]
+    assert by_vm["vm-1"].ping_500ms_total == pings[0] + pings[2]
+    assert by_vm["vm-1"].ping_500ms_worst == max(pings[0], pings[2])
+    # The failed migration had nothing measured: not a 0 s downtime.
+    assert by_vm["vm-2"].ping_500ms_total == pings[1]
+
+
+def test_each_configuration_meets_the_studys_own_figures():
+    from rally_osic.study import catalogue
+
+    figures = livemigration.study_figures(catalogue.load().entries)
+    assert len(figures) == 12  # 2 storages x 2 tunnellings x 3 flavors
+    large = figures[("shared", "off", "large")]
+    assert (large.number, large.successful, large.migrations) == (
+        "LM.3",
+        233,
+        240,
+    )
+    assert large.vm_downtimes == (3.5, 5.5, 3.0, 2.5, 5.5, 3.0)
+    assert large.vm_downtime_total == 23.0 and large.minutes == 1.98
+    assert "lines 164-180" in large.source
+    assert sum(f.migrations - f.successful for f in figures.values()) == 14
+
+    args = {"storage": "shared", "flavor": "osic-lm-large"}
+    rows = [_row("vm-1", transport="native")]
+    tables = livemigration.tables(
+        [
+            livemigration.extract(_workload(rows, args), "t"),
+            livemigration.extract(
+                _workload([_row("vm-1", transport="native_tls")], args), "t"
+            ),
+        ],
+        figures,
+    )
+    assert [t.study for t in tables] == [large, None]  # TLS: not studied
 
 
 def test_run_chart_is_a_png():
