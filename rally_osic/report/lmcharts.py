@@ -12,7 +12,6 @@ Drawn on a bare matplotlib Figure with the Agg canvas (no pyplot state).
 from __future__ import annotations
 
 import base64
-import io
 
 COLOURS = {
     "probe": "#1f5fa8",
@@ -105,9 +104,13 @@ def render_png(run) -> bytes:
         fontsize=9,
     )
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    import numpy as np
+
+    from rally_osic.report import charts
+
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[:, :, :3]
+    return charts.palette_png(np.ascontiguousarray(pixels))
 
 
 def data_uri(run) -> str:
