@@ -11,6 +11,7 @@ leaves every finished run on disk for ``--resume``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -21,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 
@@ -80,6 +82,10 @@ class Rally:
 
     def start(self, task_file: pathlib.Path, env: str, tag: str, log):
         """``rally task start``; the process, writing into ``log``."""
+        with _sigint_passed_on():
+            return self._popen(task_file, env, tag, log)
+
+    def _popen(self, task_file, env, tag, log):
         return subprocess.Popen(
             [
                 self.binary,
@@ -94,6 +100,9 @@ class Rally:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            # A group of its own, for _stop to reach its workers; Ctrl-C
+            # reaches it through _stop.
+            start_new_session=True,
         )
 
     def find(self, env: str, tag: str) -> str | None:
@@ -115,6 +124,24 @@ class Rally:
                     + _last_line(done.stderr or done.stdout)
                 )
             return out.read_bytes()
+
+
+@contextlib.contextmanager
+def _sigint_passed_on():
+    """Rally aborts its task on SIGINT, and that is how :func:`_stop` asks
+    it to. A study started with SIGINT ignored (``nohup ... &``) would
+    hand that on to Rally: let Rally start with it handled."""
+    ignored = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    )
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _last_line(text: str) -> str:
@@ -315,20 +342,37 @@ def _one_run(folder, plan, rally, number, run, task_file) -> str:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """Rally aborts its task on SIGINT (Ctrl-C reaches it with us); give it
-    time, then make sure it is gone."""
-    if process.poll() is not None:
+    """Rally aborts its task on SIGINT: send it to Rally's process group
+    (its runner's worker processes are in it), give it time, then kill
+    what is left of the group, so that no worker goes on loading the
+    cloud after the study stopped. Rally is reaped only after that: an
+    unreaped Rally keeps its group's number from being reused."""
+    if process.returncode is not None:
         return
     try:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=STOP_GRACE)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        if not _exited(process.pid, 0):
+            _signal_group(process.pid, signal.SIGINT)
+            _exited(process.pid, STOP_GRACE)
+    finally:
+        _signal_group(process.pid, signal.SIGKILL)
         process.wait()
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
+
+
+def _exited(pid: int, seconds: float) -> bool:
+    """Whether ``pid`` has exited within ``seconds``, without reaping it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        state = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+        if state is not None or time.monotonic() >= deadline:
+            return state is not None
+        time.sleep(0.2)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
 
 
 def write_outline(
