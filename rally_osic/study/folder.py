@@ -186,6 +186,12 @@ class StudyFolder:
         ``--again`` moves when given once more, never a run that counts
         for args it did not have. Returns the folder they moved to."""
         stamp = _now().replace(":", "").replace("+0000", "Z")
+        taken = {again["at"] for again in plan.again}
+        unique, count = stamp, 1
+        while unique in taken:  # run again twice in one second
+            count += 1
+            unique = f"{stamp}-{count}"
+        stamp = unique
         aside = f"superseded-{stamp}"
         plan.tests = [
             dataclasses.replace(test, task_args=task_args)

@@ -185,7 +185,14 @@ class Health:
 
 
 def study_tag(plan: fo.Plan, number: str, run: int) -> str:
-    token = hashlib.sha256(plan.created.encode()).hexdigest()[:8]
+    """Rally's tag of one run: unique to the study, and to each time a
+    test was run again (the run is found by its tag)."""
+    again = next(
+        (a["at"] for a in reversed(plan.again) if number in a["numbers"]),
+        "",
+    )
+    seed = plan.created + (f" again {again}" if again else "")
+    token = hashlib.sha256(seed.encode()).hexdigest()[:8]
     return f"osic-study-{token}-{number}-{run}"
 
 

@@ -126,3 +126,26 @@ def test_again_refuses_what_it_cannot_do(study, capsys, extra, message):
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and message in line
     assert study.done("7.1", 1) and not study.load().again
+
+
+def test_a_test_run_again_has_a_rally_tag_of_its_own(study):
+    """The run is found in Rally by its tag: the one run again must not
+    find the earlier task."""
+    plan = study.load()
+    before = [runner.study_tag(plan, n, 1) for n in ("1.1", "7.1")]
+    study.again(plan, ["7.1"], {"baseline": 90})
+    plan = study.load()
+    after = [runner.study_tag(plan, n, 1) for n in ("1.1", "7.1")]
+    assert after[0] == before[0] and after[1] != before[1]
+    assert after[1].endswith("-7.1-1")
+
+
+def test_running_again_twice_in_one_second_keeps_both(study, monkeypatch):
+    monkeypatch.setattr(fo, "_now", lambda: "2026-12-07T03:00:00+00:00")
+    first = study.again(study.load(), ["7.1"], {"baseline": 90})
+    study.save_run("7.1", 1, b"second")
+    second = study.again(study.load(), ["7.1"], {"baseline": 120})
+    assert second == first + "-2"
+    runs = study.path / "runs" / "7.1"
+    assert (runs / first / "run-1.json.gz").exists()
+    assert (runs / second / "run-1.json.gz").exists()
