@@ -568,7 +568,11 @@ def live_migration_args(config: LabConfig) -> dict:
     """Task args of live_migration_evacuation.yaml for these hosts."""
     return {
         "image": IMAGE,
-        "flavor_name": FLAVORS[0]["name"],
+        # The catalogue's sizes (LM.*: flavor small, medium, large).
+        "flavor_names": {
+            size: flavor["name"]
+            for size, flavor in zip(("small", "medium", "large"), FLAVORS)
+        },
         "network": GUEST_NETWORK,
         "host": HOSTS[0],
         "target_host": HOSTS[1],

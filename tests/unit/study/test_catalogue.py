@@ -289,3 +289,32 @@ def test_a_bad_catalogue_is_one_clear_error(tmp_path, text, message):
         cat.load(path)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_lm_cells_take_the_flavor_of_their_size_from_flavor_names():
+    """lab env names its flavors by size: each LM cell boots the one of
+    its own size, and the report can still tell the size (lab-large)."""
+    import yaml
+
+    from rally_osic.study import catalogue, render
+
+    names = {"small": "lab-small", "medium": "lab-medium", "large": "x-large"}
+    cat = catalogue.load(None)
+    for number, wanted in (("LM.1", "lab-small"), ("LM.3", "x-large")):
+        entry = cat.get(number)
+        task = yaml.safe_load(
+            render.render(
+                entry, catalogue.task_args(entry, {"flavor_names": names})
+            )
+        )
+        (workload,) = task["subtasks"][0]["workloads"]
+        assert "flavors" not in workload["contexts"]  # none created
+        servers = workload["contexts"]["osic_workload_servers"]
+        assert servers["flavor"] == {"name": wanted}
+        scenario = workload["scenario"]["OsicLiveMigration.evacuate_host"]
+        assert scenario["flavor"] == wanted
+    # Without it, the study's own flavor is created for the run.
+    entry = cat.get("LM.2")
+    task = yaml.safe_load(render.render(entry, catalogue.task_args(entry)))
+    (workload,) = task["subtasks"][0]["workloads"]
+    assert workload["contexts"]["flavors"][0]["name"] == "osic-lm-medium"
