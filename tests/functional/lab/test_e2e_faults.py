@@ -85,6 +85,15 @@ class Case:
     # on 2 cores to promise a PASS of every criterion; their verdicts are
     # checked against the data instead.
     must_pass: bool = True
+    # Instead of every criterion: no call failed outside the fault, the
+    # downtime passed, and the service got back to its baseline (a window
+    # of calls at or under the threshold after it was healthy again).
+    # What follows that is judged from the data: in one CI-like run the
+    # restarted glance was back at 0.11 s a call within 2 s, held it 9 s,
+    # then drifted to 0.15-0.30 s (2x) for the last 26 s of the run, and
+    # fault_recovery read "never recovered: still degraded", as the data
+    # say.
+    must_recover: bool = False
     # The probed port is a dependency that only some calls need: calls
     # fail at most while it is closed, and may all succeed.
     dependency: bool = False
@@ -152,6 +161,8 @@ CASES = [
         "restore",
         "kill -9 of gunicorn: connection refused until the hook's restore "
         "(5 s later) binds the port again",
+        must_pass=False,
+        must_recover=True,
     ),
     Case(
         "glance-kill",
@@ -161,6 +172,8 @@ CASES = [
         "restore",
         "kill -9 of gunicorn: connection refused until the hook's restore "
         "(5 s later) binds the port again",
+        must_pass=False,
+        must_recover=True,
     ),
     Case(
         "nova-conductor-kill",
@@ -463,6 +476,16 @@ def test_template_under_real_fault(case, running_lab, lab_rally, results_dir):
     check_recovery_verdict(
         slas, iterations, window, downtime - uncertainty, line
     )
+    if case.must_recover:
+        for name in ("failure_rate", "fault_downtime"):
+            assert slas[name]["success"], (name, details)
+        threshold = float(THRESHOLD_RE.search(degradation)[1])
+        back = back_at_baseline(
+            iterations, fault["healthy_at"], threshold, window
+        )
+        assert back is not None, (line, threshold)
+        line += f"; back at baseline {back - fault['healthy_at']:.1f} s "
+        line += "after healthy"
     print(f"\n{line}", file=sys.stderr)
     (results_dir / f"{case.name}.txt").write_text(line + "\n")
 
@@ -499,6 +522,24 @@ def test_whole_set_renders_as_one_pdf(results_dir):
         f"{time.monotonic() - started:.1f} s: {out_dir}",
         file=sys.stderr,
     )
+
+
+def back_at_baseline(iterations, since, threshold, window):
+    """When the first ``window`` successive successful calls started
+    after ``since`` average at or under ``threshold``; None if never."""
+    ok = sorted(
+        (
+            it
+            for it in iterations
+            if not it["error"] and it["timestamp"] >= since
+        ),
+        key=lambda it: it["timestamp"],
+    )
+    for first in range(len(ok) - window + 1):
+        calls = ok[first : first + window]
+        if sum(it["duration"] for it in calls) / window <= threshold:
+            return calls[-1]["timestamp"]
+    return None
 
 
 def check_recovery_verdict(slas, iterations, window, earliest, line=""):
