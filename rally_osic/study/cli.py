@@ -280,8 +280,6 @@ def _run(args) -> int:
 
 def _again(args, folder, plan, catalogue, say) -> None:
     """Plan the chosen tests of the study to run again (see --again)."""
-    import dataclasses
-
     chosen = {
         entry.number
         for entry in catalogue.select(
@@ -300,12 +298,7 @@ def _again(args, folder, plan, catalogue, say) -> None:
             "--section instead of section_args"
         )
     if args.dry_run:
-        plan.tests = [
-            dataclasses.replace(t, task_args=task_args)
-            if t.number in numbers
-            else t
-            for t in plan.tests
-        ]
+        plan.run_again(numbers, task_args)
         return
     aside = folder.again(plan, numbers, task_args)
     say(

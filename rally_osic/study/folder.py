@@ -68,8 +68,14 @@ class Plan:
     created: str = ""
     again: list[dict] = dataclasses.field(default_factory=list)
 
-    def test(self, number: str) -> PlannedTest:
-        return next(t for t in self.tests if t.number == number)
+    def run_again(self, numbers, task_args: dict) -> None:
+        """Give the tests ``numbers`` these task args of their own."""
+        self.tests = [
+            dataclasses.replace(test, task_args=task_args)
+            if test.number in numbers
+            else test
+            for test in self.tests
+        ]
 
     def to_json(self) -> dict:
         return {
@@ -193,12 +199,7 @@ class StudyFolder:
             unique = f"{stamp}-{count}"
         stamp = unique
         aside = f"superseded-{stamp}"
-        plan.tests = [
-            dataclasses.replace(test, task_args=task_args)
-            if test.number in numbers
-            else test
-            for test in plan.tests
-        ]
+        plan.run_again(numbers, task_args)
         plan.again.append(
             {"numbers": list(numbers), "task_args": task_args, "at": stamp}
         )

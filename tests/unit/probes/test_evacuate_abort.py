@@ -2,8 +2,10 @@
 Nova cannot abort it yet, and recorded with the status it ends in.
 
 Nova is a fake here (a state machine of one server and its migration
-record): the real abort, through the lab's Nova on the libvirt computes,
-is in tests/functional/lab/test_e2e_libvirt.py."""
+record): Nova's refusal of a queued migration's abort cannot be timed on
+demand against a real one. The real rig's timeout abort is in
+tests/functional/rig/test_migration_rig.py; one through the lab's Nova
+on the libvirt computes is still to be written (issue 13)."""
 
 from __future__ import annotations
 
