@@ -485,11 +485,14 @@ def palette_png(rgb: np.ndarray) -> bytes:
     if len(colours) > PALETTE_SIZE:
         rest = np.ones(len(colours), dtype=bool)
         rest[kept] = False
-        # |a - b|^2 = |a|^2 - 2 a.b + |b|^2, as one matrix product; |a|^2
-        # is the same for every choice of b.
+        # |a - b|^2 = |a|^2 - 2 a.b + |b|^2; |a|^2 is the same for every
+        # choice of b. einsum, not @: a BLAS product of these small
+        # arrays spins up BLAS threads in every chart worker, which cost
+        # more CPU than the whole chart.
         others = unpacked[rest].astype(np.float32)
         choices = palette.astype(np.float32)
-        distance = (choices**2).sum(axis=1) - 2 * others @ choices.T
+        products = np.einsum("ij,kj->ik", others, choices)
+        distance = (choices**2).sum(axis=1) - 2 * products
         slot[rest] = distance.argmin(axis=1)
     slot[kept] = np.arange(len(kept))
     rows = np.zeros((height, width + 1), dtype=np.uint8)  # filter None
