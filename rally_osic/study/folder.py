@@ -67,6 +67,10 @@ class Plan:
     skipped: list[dict] = dataclasses.field(default_factory=list)
     created: str = ""
     again: list[dict] = dataclasses.field(default_factory=list)
+    # The services already unhealthy when the study first ran (None: not
+    # looked at yet). A resume checks every other one: a service that a
+    # stopped study left down must not go unchecked.
+    down_at_start: list[str] | None = None
 
     def run_again(self, numbers, task_args: dict) -> None:
         """Give the tests ``numbers`` these task args of their own."""
@@ -88,6 +92,11 @@ class Plan:
             "skipped": self.skipped,
             "created": self.created,
             **({"again": self.again} if self.again else {}),
+            **(
+                {"down_at_start": self.down_at_start}
+                if self.down_at_start is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -110,6 +119,11 @@ class Plan:
             skipped=list(data.get("skipped") or []),
             created=str(data.get("created", "")),
             again=list(data.get("again") or []),
+            down_at_start=(
+                None
+                if data.get("down_at_start") is None
+                else [str(name) for name in data["down_at_start"]]
+            ),
         )
 
 

@@ -151,23 +151,37 @@ def _last_line(text: str) -> str:
 
 class Health:
     """The fault hook's checks on the services of the cloud's os-faults
-    config that were healthy when the study (or its resume) began."""
+    config, but those that were already unhealthy when the study first
+    ran (``down_at_start``; ``None``: the study's first run, which
+    finds them)."""
 
-    def __init__(self, config: dict | None, say: Callable[[str], None]):
+    def __init__(
+        self,
+        config: dict | None,
+        say: Callable[[str], None],
+        down_at_start: list[str] | None = None,
+    ):
         self.config = config
         self.names: list[str] = []
+        self.down_at_start = down_at_start
         if config is None:
             say("no os-faults config: the cloud's health is not checked")
             return
         from rally_osic.faults import health
 
         names = health.checkable(config)
-        down = health.problems(config, names)
-        for name, problem in sorted(down.items()):
-            say(
-                f"already unhealthy, not checked between runs: {name}: "
-                f"{problem}"
-            )
+        if down_at_start is None:
+            down = health.problems(config, names)
+            self.down_at_start = sorted(down)
+            for name, problem in sorted(down.items()):
+                say(
+                    f"already unhealthy, not checked between runs: {name}: "
+                    f"{problem}"
+                )
+        else:
+            down = set(down_at_start)
+            for name in sorted(down & set(names)):
+                say(f"unhealthy since the study began, not checked: {name}")
         self.names = [name for name in names if name not in down]
 
     def wait(self, settle: float) -> dict[str, str]:
@@ -229,7 +243,10 @@ def run_plan(
         say(f"nothing left to run: all {total} runs are in {folder.path}")
         return counts
     config = os_faults_config_of(rally, plan.env, options)
-    health = Health(config, say)
+    health = Health(config, say, plan.down_at_start)
+    if config is not None and plan.down_at_start is None:
+        plan.down_at_start = health.down_at_start
+        folder.save(plan)
     estimates = {
         number: cat.estimated_seconds(
             catalogue.get(number), planned_args(catalogue.get(number), plan)

@@ -224,6 +224,23 @@ def test_a_service_left_down_stops_the_study(study, tmp_path):
     assert f"--resume {out}" in line
     assert (out / "runs" / "1.1" / "run-1.json.gz").exists()
     assert not (out / "runs" / "1.2").exists()
+    # web was healthy when the study began: a resume while it is still
+    # down checks it (it used to be set aside as "already unhealthy").
+    assert json.loads((out / "study.json").read_text())["down_at_start"] == []
+    resumed = start(
+        "--resume",
+        str(out),
+        "--os-faults-config",
+        str(faults),
+        "--settle",
+        "2",
+        "--no-report",
+    )
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 1, err
+    (line,) = [x for x in err.splitlines() if "error:" in x]
+    assert "before 1.2: still unhealthy" in line and "web" in line
+    assert not (out / "runs" / "1.2").exists()
 
 
 @pytest.mark.parametrize(
