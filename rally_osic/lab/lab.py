@@ -12,8 +12,16 @@ import threading
 import time
 from pathlib import Path
 
+from rally_osic.lab import (
+    catalog,
+    envfiles,
+    families,
+    procs,
+    render,
+    services,
+    steps,
+)
 from rally_osic.lab import config as lab_config
-from rally_osic.lab import envfiles, families, procs, render, services, steps
 from rally_osic.lab.config import LabConfig
 from rally_osic.lab.families import infra
 from rally_osic.lab.services import Service
@@ -222,6 +230,7 @@ def up(
 
     try:
         _full_up(Run(config))
+        _retire_in_cloud(config)
     except steps.SetupError as exc:
         raise LabError(str(exc)) from exc
     except ks_exceptions.ClientException as exc:
@@ -330,8 +339,27 @@ def _disable(config: LabConfig, names: list[str]) -> LabConfig:
     for family in gone:
         for line in family.retire(config):
             _say(line)
+        # Kept until done, so that a lab up that fails before the APIs
+        # answer (or a lab that was down) retires it the next time.
+        steps.mark_done(config, f"retire-{family.name}")
     kept = tuple(name for name in config.families if name not in names)
     return lab_config.save_families(config, kept)
+
+
+def _retire_in_cloud(config: LabConfig) -> None:
+    """What dropped families registered in the cloud, deleted now that
+    the lab without them is up."""
+    chosen = {family.name for family in families.enabled(config)}
+    pending = [
+        family
+        for family in families.all_families()
+        if family.name not in chosen
+        and steps.is_done(config, f"retire-{family.name}")
+    ]
+    for family in pending:
+        for line in family.retire_in_cloud(catalog.admin_session(config)):
+            _say(line)
+        steps.clear_done(config, f"retire-{family.name}")
 
 
 def _stop_stray_epmd(config: LabConfig) -> None:

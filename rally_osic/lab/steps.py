@@ -54,6 +54,10 @@ def mark_done(config: LabConfig, step: str) -> None:
     _done(config, step).write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
 
 
+def clear_done(config: LabConfig, step: str) -> None:
+    _done(config, step).unlink(missing_ok=True)
+
+
 def run_logged(
     config: LabConfig,
     argv: list[str],

@@ -91,8 +91,14 @@ class Family:
         """Refine the health of ``rows`` with the service's own view."""
 
     def retire(self, config: LabConfig) -> list[str]:
-        """Undo in the cloud what the family registered, once it is
-        dropped from a running lab (``--computes fake``); what it did."""
+        """Undo on this machine what the family changed, once it is
+        dropped from the lab (``--computes fake``) and its services are
+        stopped; what it did."""
+        return []
+
+    def retire_in_cloud(self, session) -> list[str]:
+        """Undo in the cloud what the family registered, once the lab
+        without it is up (its APIs answer then); what it did."""
         return []
 
 

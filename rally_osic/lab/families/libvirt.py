@@ -525,16 +525,14 @@ class Libvirt(Family):
             said.append(f"removed the network namespace {name}")
         return said
 
-    def retire(self, config) -> list[str]:
+    def retire_in_cloud(self, session) -> list[str]:
         """Delete the hosts' nova-compute services, as an operator
         retiring a compute does: a stopped compute reads "up" in Nova
         for a minute after its last heartbeat, and whatever lists the
         up computes then (the transport toggle) would reach for it."""
         from rally_osic.lab.families import libvirt_cloud
 
-        return libvirt_cloud.delete_compute_services(
-            catalog.admin_session(config), HOSTS
-        )
+        return libvirt_cloud.delete_compute_services(session, HOSTS)
 
     def status(self, config, rows) -> None:
         """Nova's view of the hosts' nova-computes, and each libvirtd's
