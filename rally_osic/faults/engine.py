@@ -93,7 +93,6 @@ def _run_service_fault(
     chosen = cloud_mod.select_hosts(
         hosts, spec.nodes, f"service {spec.service}"
     )
-    url = health_url or target.health_url
     sink: queue.Queue = queue.Queue()
     runs: list[NodeRun] = []
     for host in chosen:
@@ -108,9 +107,11 @@ def _run_service_fault(
             raise FaultError(
                 f"{spec.service} is not running on {host.ip}: nothing to fault"
             )
+        url = health_url or node_target.health_url
         checker = Checker(host.ip, sink, url, host.ip, None)
-        if spec.action == "unplug" and target.port:
-            checker.port = target.port
+        if spec.action == "unplug" and node_target.port:
+            checker.host = node_target.address or host.ip
+            checker.port = node_target.port
         base.update(checker.check())
         runs.append(
             NodeRun(

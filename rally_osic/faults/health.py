@@ -59,11 +59,10 @@ def problems(config: dict, names: Iterable[str]) -> dict[str, str]:
 
 
 def _node_problem(cloud, target, host) -> str | None:
+    target = target.on(host.ip, host.fqdn)
     try:
         transport = osf.transport_for_host(cloud, host)
-        seen = tg.probe(
-            transport, "snapshot", target.on(host.ip, host.fqdn).spec()
-        )
+        seen = tg.probe(transport, "snapshot", target.spec())
     except (tr.TransportError, tg.TargetError) as exc:
         return f"cannot check ({str(exc).splitlines()[0]})"
     if target.health_url:

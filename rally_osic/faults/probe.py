@@ -18,6 +18,8 @@ A *target spec* (JSON) names the processes of one service exactly:
   ``lxc.payload.<name>`` or ``lxc/<name>``);
 * ``port``: a TCP port that is LISTENing while the service is healthy
   (looked up in the network namespace of the container, if any);
+* ``address``: the IPv4 address that ``port`` listens on (a socket on
+  every address counts too), when several nodes share one machine;
 * ``connected_port``: a TCP port that one of the target's processes
   holds an established connection to while it is healthy (an RPC
   service's link to RabbitMQ), looked up in each process's own network
@@ -35,6 +37,8 @@ Modes (first argument):
 import json
 import os
 import signal
+import socket
+import struct
 import sys
 import time
 
@@ -178,10 +182,23 @@ def resolve(spec, proc=PROC):
     )
 
 
-def listening(port, netns_pid=None, proc=PROC):
-    """True if some socket LISTENs on TCP port (any address)."""
+def _hex_addresses(address):
+    """How /proc/net/tcp and tcp6 write ``address`` (IPv4, in host byte
+    order) and the any-address, each followed by ":"."""
+    if not address:
+        return None
+    packed = socket.inet_aton(address)
+    v4 = "%08X" % struct.unpack("=I", packed)[0]
+    mapped = "0000000000000000FFFF0000" + v4
+    return (v4 + ":", mapped + ":", "00000000:", "0" * 32 + ":")
+
+
+def listening(port, netns_pid=None, proc=PROC, address=None):
+    """True if some socket LISTENs on TCP port (on ``address`` or on
+    every address, if given; else on any)."""
     base = "%s/%d/net" % (proc, netns_pid) if netns_pid else "%s/net" % proc
     want = ":%04X" % int(port)
+    local = _hex_addresses(address)
     for name in ("tcp", "tcp6"):
         text = _read("%s/%s" % (base, name)) or ""
         for line in text.splitlines()[1:]:
@@ -190,6 +207,7 @@ def listening(port, netns_pid=None, proc=PROC):
                 len(fields) > 3
                 and fields[3] == "0A"
                 and fields[1].endswith(want)
+                and (local is None or fields[1].startswith(local))
             ):
                 return True
     return False
@@ -240,7 +258,7 @@ def observe(spec, proc=PROC):
             netns = container_init(spec["container"], proc)
         obs["port_open"] = bool(
             netns or not spec.get("container")
-        ) and listening(spec["port"], netns, proc)
+        ) and listening(spec["port"], netns, proc, spec.get("address"))
     if spec.get("connected_port"):
         obs["connected"] = connected(pids, spec["connected_port"], proc)
     return obs

@@ -52,6 +52,9 @@ TARGET_SCHEMA = {
         },
         "lxc_path": {"type": "string"},
         "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+        # The address the port listens on, when several nodes share one
+        # machine's port (127.0.1.1:3306, 127.0.1.2:3306, ...).
+        "address": {"type": "string", "minLength": 1},
         # Healthy while one of its processes is connected to this port.
         "connected_port": {
             "type": "integer",
@@ -70,6 +73,30 @@ TARGET_SCHEMA = {
     ],
     "additionalProperties": False,
 }
+# What may differ from node to node: ``per_host`` maps a node's ip or fqdn
+# to these, over the service's own args.
+PER_HOST_KEYS = (
+    "pid_file",
+    "cmdline",
+    "unit",
+    "port",
+    "address",
+    "connected_port",
+    "health_url",
+    "start_cmd",
+    "stop_cmd",
+    "restart_cmd",
+)
+TARGET_SCHEMA["properties"]["per_host"] = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "properties": {
+            key: TARGET_SCHEMA["properties"][key] for key in PER_HOST_KEYS
+        },
+        "additionalProperties": False,
+    },
+}
 
 
 class TargetError(Exception):
@@ -86,11 +113,13 @@ class ServiceTarget:
     containers: tuple[tuple[str, str], ...] = ()
     lxc_path: str | None = None
     port: int | None = None
+    address: str | None = None
     connected_port: int | None = None
     health_url: str | None = None
     start_cmd: str | None = None
     stop_cmd: str | None = None
     restart_cmd: str | None = None
+    per_host: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
 
     @classmethod
     def from_args(cls, name: str, args: dict) -> ServiceTarget:
@@ -105,33 +134,50 @@ class ServiceTarget:
                 + (f" at {where}" if where else "")
                 + f": {exc.message}"
             ) from None
-        cmdline = args.get("cmdline")
-        if isinstance(cmdline, str):
-            cmdline = shlex.split(cmdline)
-        fields = {
-            k: v for k, v in args.items() if k not in ("cmdline", "containers")
-        }
+        nested = ("cmdline", "containers", "per_host")
+        fields = {k: v for k, v in args.items() if k not in nested}
+        per_host = tuple(
+            (host, tuple(sorted(_exact_cmdline(overrides).items())))
+            for host, overrides in sorted((args.get("per_host") or {}).items())
+        )
         return cls(
             name=name,
-            cmdline=tuple(cmdline) if cmdline else None,
+            cmdline=_exact_cmdline(args).get("cmdline"),
             containers=tuple(sorted((args.get("containers") or {}).items())),
+            per_host=per_host,
             **fields,
         )
 
     def on(self, *host_names: str | None) -> ServiceTarget:
-        """This target on one node: picks its container from
-        ``containers`` (keyed by node ip or fqdn), as OSA names a
-        container differently on every host."""
+        """This target on one node: its ``per_host`` args over the
+        service's, and its container from ``containers`` (both keyed by
+        node ip or fqdn), as OSA names a container differently on every
+        host."""
+        target = self
+        overrides = dict(self.per_host)
+        for name in host_names:
+            if name and name in overrides:
+                target = dataclasses.replace(
+                    target, **dict(overrides[name]), per_host=()
+                )
+                break
         mapping = dict(self.containers)
         for name in host_names:
             if name and name in mapping:
-                return dataclasses.replace(self, container=mapping[name])
-        return self
+                return dataclasses.replace(target, container=mapping[name])
+        return target
 
     def spec(self) -> dict:
         """The probe's target spec (see probe.py)."""
         spec: dict = {}
-        for key in ("pid_file", "unit", "container", "port", "connected_port"):
+        for key in (
+            "pid_file",
+            "unit",
+            "container",
+            "port",
+            "address",
+            "connected_port",
+        ):
             value = getattr(self, key)
             if value:
                 spec[key] = value
@@ -141,6 +187,17 @@ class ServiceTarget:
 
     def inside(self, command: str) -> str:
         return tr.in_container(command, self.container, self.lxc_path)
+
+
+def _exact_cmdline(args: dict) -> dict:
+    """``args`` with its ``cmdline`` as a tuple (a string is split as a
+    shell would)."""
+    cmdline = args.get("cmdline")
+    if cmdline is None:
+        return dict(args)
+    if isinstance(cmdline, str):
+        cmdline = shlex.split(cmdline)
+    return {**args, "cmdline": tuple(cmdline)}
 
 
 def probe(transport: tr.Transport, mode: str, spec: dict, *extra: str) -> dict:
@@ -223,8 +280,9 @@ def restart(transport, target: ServiceTarget) -> None:
 def _iptables(transport, target: ServiceTarget, op: str) -> None:
     if not target.port:
         raise TargetError(f"service {target.name!r} has no port to unplug")
+    address = f"-d {shlex.quote(target.address)} " if target.address else ""
     rule = (
-        f"INPUT -p tcp --dport {target.port} -m comment "
+        f"INPUT -p tcp {address}--dport {target.port} -m comment "
         f"--comment {IPTABLES_COMMENT} -j DROP"
     )
     if op == "add":
