@@ -52,6 +52,16 @@ def register(subparsers) -> None:
         "fixed when the lab is created",
     )
     up.add_argument(
+        "--controllers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="controller nodes, each on its own loopback address "
+        "(127.0.1.1, ...): a Galera node, a RabbitMQ node and a memcached "
+        "on each, HAProxy in front of Galera; fixed when the lab is "
+        "created (default 1: everything once, on 127.0.0.1)",
+    )
+    up.add_argument(
         "--only",
         action="append",
         metavar="SERVICE",
@@ -145,6 +155,7 @@ def _up(args) -> int:
         args.only,
         wanted,
         without,
+        controllers=args.controllers,
     )
     return 0
 

@@ -27,6 +27,14 @@ BASE_PORTS = {
     "epmd": 4369,
     "rabbitmq": 5672,
     "rabbitmq-dist": 25672,
+    # --controllers N > 1: Galera's group communication, incremental and
+    # full state transfer, and the HTTP cluster check HAProxy asks (on
+    # each controller's own address; OpenStack-Ansible's 9200).
+    "galera": 4567,
+    "galera-ist": 4568,
+    "galera-sst": 4444,
+    "galera-check": 9200,
+    "haproxy-stats": 1936,
     "keystone": 5000,
     "glance": 9292,
     "placement": 8778,
@@ -49,6 +57,10 @@ BASE_PORTS = {
     "swift-account": 6202,
 }
 CEPH_DAEMON_PORTS = 16
+# The controllers of ``lab up --controllers N`` (N > 1), one loopback
+# address each: 127.0.1.1, 127.0.1.2, ... (all of 127/8 is this machine).
+CONTROLLER_NET = "127.0.1"
+MAX_CONTROLLERS = 9
 
 SECRET_NAMES = (
     "db",
@@ -79,6 +91,24 @@ class LabConfig:
     secrets: dict = dataclasses.field(default_factory=dict)
     # Optional service families enabled in this lab (lab up --services).
     families: tuple[str, ...] = ()
+    # Controller nodes: 1 runs everything on HOST; more run a Galera
+    # node, a RabbitMQ node and a memcached on each controller's address,
+    # with HAProxy on HOST in front of Galera.
+    controllers: int = 1
+
+    @property
+    def clustered(self) -> bool:
+        return self.controllers > 1
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """The controllers' addresses."""
+        if not self.clustered:
+            return (HOST,)
+        return tuple(
+            f"{CONTROLLER_NET}.{index}"
+            for index in range(1, self.controllers + 1)
+        )
 
     @property
     def venvs(self) -> Path:
@@ -128,7 +158,12 @@ class LabConfig:
 
     @property
     def rabbit_node(self) -> str:
-        return f"lab{self.port('rabbitmq')}@localhost"
+        return self.rabbit_node_of(1)
+
+    def rabbit_node_of(self, index: int) -> str:
+        """The Erlang node name of controller ``index`` (from 1)."""
+        suffix = f"-{index}" if self.clustered else ""
+        return f"lab{self.port('rabbitmq')}{suffix}@localhost"
 
     def db_url(self, database: str) -> str:
         return (
@@ -138,10 +173,12 @@ class LabConfig:
 
     @property
     def transport_url(self) -> str:
-        return (
-            f"rabbit://lab:{self.secrets['rabbit']}@{HOST}:"
-            f"{self.port('rabbitmq')}/"
+        """Every RabbitMQ node, as OpenStack-Ansible lists them."""
+        hosts = ",".join(
+            f"lab:{self.secrets['rabbit']}@{node}:{self.port('rabbitmq')}"
+            for node in self.nodes
         )
+        return f"rabbit://{hosts}/"
 
     def to_json(self) -> dict:
         return {
@@ -149,6 +186,7 @@ class LabConfig:
             "venv_dir": str(self.venv_dir) if self.venv_dir else None,
             "python": self.python,
             "families": list(self.families),
+            "controllers": self.controllers,
         }
 
 
@@ -190,6 +228,7 @@ def load(
     port_offset: int | None = None,
     venv_dir: Path | None = None,
     create: bool = False,
+    controllers: int | None = None,
 ) -> LabConfig:
     """Read ``lab.json`` and ``secrets.json``; create them if ``create``.
 
@@ -213,8 +252,15 @@ def load(
                 f"{state_dir} was created with venvs in "
                 f"{stored['venv_dir'] or state_dir / 'venvs'}"
             )
+        stored_controllers = stored.get("controllers") or 1
+        if controllers is not None and controllers != stored_controllers:
+            raise ValueError(
+                f"{state_dir} was created with --controllers "
+                f"{stored_controllers}, not {controllers}"
+            )
         return LabConfig(
             state_dir=state_dir,
+            controllers=stored_controllers,
             port_offset=stored["port_offset"],
             venv_dir=Path(stored["venv_dir"]) if stored["venv_dir"] else None,
             python=stored.get("python") or sys.executable,
@@ -225,8 +271,14 @@ def load(
         raise FileNotFoundError(
             f"no lab in {state_dir} (run 'rally-osic lab up' first)"
         )
+    controllers = controllers or 1
+    if not 1 <= controllers <= MAX_CONTROLLERS:
+        raise ValueError(
+            f"--controllers must be 1 to {MAX_CONTROLLERS}, not {controllers}"
+        )
     config = LabConfig(
         state_dir=state_dir,
+        controllers=controllers,
         port_offset=port_offset or 0,
         venv_dir=Path(venv_dir).resolve() if venv_dir else None,
         secrets=new_secrets(),

@@ -168,6 +168,8 @@ def os_faults_osic_config(
             args["pid_file"] = str(service.pidfile)
         if service.port:
             args["port"] = service.port
+            if service.address != HOST:
+                args["address"] = service.address
         if service.health.startswith("http"):
             args["health_url"] = service.health
         elif service.health.startswith("connected://"):
@@ -175,17 +177,50 @@ def os_faults_osic_config(
         described[service.name] = {
             "driver": "osic_process",
             "args": args,
-            "hosts": [HOST],
+            "hosts": [service.address],
         }
+    for target, members in node_targets(services).items():
+        # One service on every controller: each node is its own, exact
+        # target ("restart mariadb on one node" restarts one Galera node).
+        per_host = {m.address: described[m.name]["args"] for m in members}
+        described[target] = {
+            "driver": "osic_process",
+            "args": {**described[members[0].name]["args"],
+                     "per_host": per_host},
+            "hosts": list(per_host),
+        }  # fmt: skip
     _add_aliases(described, aliases)
     return {
         **standard,
+        "node_discover": {
+            "driver": "node_list",
+            "args": standard["node_discover"]["args"]
+            + [
+                {"ip": node, "auth": {"username": _user_name()}}
+                for node in config.nodes
+                if node != HOST
+            ],
+        },
         "services": described,
         "osic": {
-            "local_nodes": [HOST],
+            # The controllers' addresses are this machine's: no SSH.
+            "local_nodes": _addresses(config),
             "nova_computes": nova_computes(config),
         },
     }
+
+
+def node_targets(services: list[Service]) -> dict[str, list[Service]]:
+    """Fault target -> its services, one per controller."""
+    found: dict[str, list[Service]] = {}
+    for service in services:
+        if service.target and service.name not in NOT_FAULT_TARGETS:
+            found.setdefault(service.target, []).append(service)
+    return found
+
+
+def _addresses(config: LabConfig) -> list[str]:
+    return list(dict.fromkeys([HOST, *config.nodes]))
 
 
 def _add_aliases(described: dict, aliases: dict | None) -> None:
@@ -244,6 +279,8 @@ def lab_services(
             "match": service.match,
             "grep": service.grep,
             "port": service.port,
+            "address": service.address,
+            "target": service.target or service.name,
             "health": service.health,
             "log_file": str(service.log_file),
             "start_cmd": commands["start_cmd"],

@@ -6,6 +6,8 @@ import concurrent.futures
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -70,13 +72,14 @@ def _run_parallel(jobs: list) -> None:
                 raise exc
 
 
-def listening_ports() -> set[int]:
-    """TCP ports with a listening socket in this network namespace.
+def listening_ports() -> set[tuple[str, int]]:
+    """(address, port) of every listening TCP socket in this network
+    namespace; "*" for a socket on every address.
 
     A listener is a clash; a connection in TIME-WAIT from the lab's own
     last run is not (a test bind fails on those).
     """
-    ports = set()
+    found = set()
     for table in ("tcp", "tcp6"):
         try:
             lines = Path(f"/proc/net/{table}").read_text().splitlines()
@@ -85,8 +88,17 @@ def listening_ports() -> set[int]:
         for line in lines[1:]:
             fields = line.split()
             if len(fields) > 3 and fields[3] == "0A":
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+                hex_address, hex_port = fields[1].rsplit(":", 1)
+                found.add((_address(hex_address), int(hex_port, 16)))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    if not hex_address.strip("0"):
+        return "*"
+    if len(hex_address) != 8:
+        return hex_address  # IPv6: never one of the lab's addresses
+    return socket.inet_ntoa(struct.pack("=I", int(hex_address, 16)))
 
 
 RESERVED_PORTS = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
@@ -136,7 +148,7 @@ def check_ports(wanted: list[Service]) -> None:
         if procs.running_pid(service) is not None:
             continue
         for port in filter(None, (service.port, *service.extra_ports)):
-            if port in taken:
+            if {(service.address, port), ("*", port)} & taken:
                 raise LabError(
                     f"port {port} of {service.name} is in use by another "
                     f"process; stop it or create the lab with another "
@@ -173,6 +185,15 @@ class Run:
     def start(self, name: str, timeout: float | None = None) -> None:
         _start_and_wait(self.table[name], timeout)
 
+    def start_all(self, names: list[str]) -> None:
+        """Start these services together; wait until all are healthy."""
+        _run_parallel([lambda n=n: self.start(n) for n in names])
+
+    def start_service(self, service: Service) -> None:
+        """Start a variant of a service (another command line that its
+        ``match`` still recognises); wait until it is healthy."""
+        _start_and_wait(service)
+
     def started_at(self, name: str) -> int | None:
         return procs.running_pid(self.table[name])
 
@@ -205,11 +226,16 @@ def up(
     only: list[str] | None = None,
     with_services: list[str] | None = None,
     without: list[str] | None = None,
+    controllers: int | None = None,
 ) -> LabConfig:
     started = time.monotonic()
     try:
         config = lab_config.load(
-            state_dir, port_offset, venv_dir, create=not only
+            state_dir,
+            port_offset,
+            venv_dir,
+            create=not only,
+            controllers=controllers,
         )
     except (ValueError, FileNotFoundError) as exc:
         raise LabError(str(exc)) from exc
@@ -225,6 +251,7 @@ def up(
             _start_and_wait(table[name])
         return config
     config = _disable(config, without or [])
+    _check_clustered(config, with_services)
     config = _enable(config, with_services)
     from keystoneauth1 import exceptions as ks_exceptions
 
@@ -250,7 +277,7 @@ def _full_up(run: Run) -> None:
 
     check_ports(list(table.values()))
     packages = tuple(
-        dict.fromkeys(p for f in run.families for p in f.debian_packages)
+        dict.fromkeys(p for f in run.families for p in f.packages(config))
     )
     steps.ensure_debian_packages(config, packages)
     phase("Debian packages present")
@@ -258,12 +285,7 @@ def _full_up(run: Run) -> None:
     steps.ensure_venvs(config, venvs)
     phase("venvs ready")
     render.render_all(config)
-    infra.init_mariadb(config)
-    for name in ("mariadb", "memcached", "epmd"):
-        if procs.running_pid(table[name]) is None:
-            _say(f"started {name} (pid {procs.start(table[name])})")
-    _start_and_wait(table["mariadb"])
-    _start_and_wait(table["memcached"])
+    infra.FAMILY.start_base(run, _say)
     wanted = render.databases(config)
     missing = [db for db in wanted if not steps.is_done(config, f"db-{db}")]
     if missing:  # CREATE ... IF NOT EXISTS: cheap, and safe to repeat
@@ -313,8 +335,10 @@ def _stop_services(config, table, names, cleaners) -> list[str]:
     # OpenStack services first, then what they use, epmd and the
     # namespaces' holders last: RabbitMQ starts a new "epmd -daemon" when
     # its epmd goes away. Each phase in parallel (nova-compute alone takes
-    # about 10 s to shut down).
-    for kind in ("openstack", "infra", "last"):
+    # about 10 s to shut down), but the Galera nodes one at a time, the
+    # first controller's last: Galera marks the last node to leave as the
+    # one safe to start the cluster from again.
+    for kind in ("openstack", "infra", "database", "last"):
         if kind == "last":
             for family in cleaners:
                 for line in family.cleanup(config):
@@ -322,7 +346,10 @@ def _stop_services(config, table, names, cleaners) -> list[str]:
         phase = [
             s for s in table.values() if s.kind == kind and s.name in names
         ]
-        if phase:
+        if kind == "database":
+            for service in reversed(phase):
+                stop(service)
+        elif phase:
             _run_parallel([lambda s=s: stop(s) for s in phase])
     return stopped
 
@@ -344,6 +371,26 @@ def _disable(config: LabConfig, names: list[str]) -> LabConfig:
         steps.mark_done(config, f"retire-{family.name}")
     kept = tuple(name for name in config.families if name not in names)
     return lab_config.save_families(config, kept)
+
+
+# Their hosts live in network namespaces and reach RabbitMQ through a
+# relay to 127.0.0.1, where a lab with several controllers has none.
+NOT_WITH_CONTROLLERS = ("neutron-agents", "libvirt")
+
+
+def _check_clustered(config: LabConfig, wanted: list[str] | None) -> None:
+    if not config.clustered:
+        return
+    try:
+        names = families.resolve([*config.families, *(wanted or [])])
+    except ValueError as exc:
+        raise LabError(str(exc)) from exc
+    refused = [name for name in names if name in NOT_WITH_CONTROLLERS]
+    if refused:
+        raise LabError(
+            f"{', '.join(refused)}: not yet with --controllers "
+            f"{config.controllers} (only with one controller)"
+        )
 
 
 def _retire_in_cloud(config: LabConfig) -> None:

@@ -36,7 +36,17 @@ def service_users(config: LabConfig) -> list[str]:
 
 
 def memcached_servers(config: LabConfig) -> str:
-    return f"{HOST}:{config.port('memcached')}"
+    """Every controller's memcached, as OpenStack-Ansible lists them."""
+    return ",".join(
+        f"{node}:{config.port('memcached')}" for node in config.nodes
+    )
+
+
+def rabbit_options(config: LabConfig) -> str:
+    """[oslo_messaging_rabbit]: quorum queues on a RabbitMQ cluster
+    (replicated; classic mirrored queues are deprecated since RabbitMQ
+    3.9 and gone in 4.0), as OpenStack-Ansible's default."""
+    return "rabbit_quorum_queue = true" if config.clustered else ""
 
 
 def authtoken(config: LabConfig, user_name: str) -> str:
@@ -86,6 +96,7 @@ def substitutions(config: LabConfig) -> dict[str, str]:
         "rabbit_password": config.secrets["rabbit"],
         "metadata_secret": config.secrets["metadata"],
         "memcached_servers": memcached_servers(config),
+        "rabbit_options": rabbit_options(config),
     }
     for name in ("mariadb", "memcached", "rabbitmq"):
         values[f"{name}_port"] = str(config.port(name))

@@ -50,8 +50,14 @@ class Service:
     # the namespaces' holder).
     kind: str = "openstack"
     family: str = ""
-    # Other TCP ports it binds on 127.0.0.1 (checked for clashes).
+    # Other TCP ports it binds on its address (checked for clashes).
     extra_ports: tuple[int, ...] = ()
+    # The node it runs on: the address it listens on (HOST, or one
+    # controller's of ``lab up --controllers N``).
+    address: str = HOST
+    # The fault target it is one node of, when the same service runs on
+    # every controller (mariadb-1, mariadb-2, ... are "mariadb").
+    target: str = ""
     # Started inside the mount, UTS and network namespaces of the process
     # named by this (pidfile, match) pair: a host node of the lab.
     enter: tuple[Path, str] | None = None

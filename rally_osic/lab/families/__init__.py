@@ -90,6 +90,10 @@ class Family:
     def status(self, config: LabConfig, rows: list[dict]) -> None:
         """Refine the health of ``rows`` with the service's own view."""
 
+    def packages(self, config: LabConfig) -> tuple[str, ...]:
+        """The Debian packages this lab needs for the family."""
+        return self.debian_packages
+
     def retire(self, config: LabConfig) -> list[str]:
         """Undo on this machine what the family changed, once it is
         dropped from the lab (``--computes fake``) and its services are

@@ -7,7 +7,7 @@ import shutil
 
 from rally_osic.lab import steps
 from rally_osic.lab.config import HOST, LabConfig
-from rally_osic.lab.families import Family
+from rally_osic.lab.families import Family, infra_ha
 from rally_osic.lab.services import Service, command, user
 
 MARIADBD = "/usr/sbin/mariadbd"
@@ -44,8 +44,11 @@ def rabbitmq_env(config: LabConfig) -> dict:
     }
 
 
+FAMILY_NAME = "infra"
+
+
 class Infra(Family):
-    name = "infra"
+    name = FAMILY_NAME
     summary = "MariaDB, memcached, RabbitMQ"
     aliases = {"mysql": "mariadb"}
     debian_packages = ("mariadb-server", "memcached", "rabbitmq-server")
@@ -54,7 +57,15 @@ class Infra(Family):
         ("rabbitmq.conf", "rabbitmq/rabbitmq.conf"),
     )
 
+    def packages(self, config):
+        if config.clustered:
+            return self.debian_packages + infra_ha.DEBIAN_PACKAGES
+        return self.debian_packages
+
     def render(self, config, values):
+        if config.clustered:
+            infra_ha.render(config)
+            return
         super().render(config, values)
         (config.log / "rabbitmq").mkdir(parents=True, exist_ok=True)
         (config.data / "rabbitmq").mkdir(parents=True, exist_ok=True)
@@ -63,6 +74,8 @@ class Infra(Family):
         (rabbit_etc / "env.conf").write_text("")
 
     def services(self, config: LabConfig) -> list[Service]:
+        if config.clustered:
+            return [*infra_ha.services(config, self.name), epmd(config)]
         run = config.run
         my_cnf = config.etc / "mariadb" / "my.cnf"
         mariadb = command(
@@ -103,23 +116,6 @@ class Infra(Family):
             kind="infra",
             family=self.name,
         )
-        epmd_argv = (
-            EPMD,
-            "-port",
-            str(config.port("epmd")),
-            "-address",
-            HOST,
-        )
-        epmd = command(
-            config,
-            "epmd",
-            epmd_argv,
-            " ".join(epmd_argv),
-            port=config.port("epmd"),
-            health=f"tcp://{HOST}:{config.port('epmd')}",
-            kind="last",
-            family=self.name,
-        )
         rabbit_dir = config.data / "rabbitmq"
         rabbitmq = command(
             config,
@@ -136,11 +132,58 @@ class Infra(Family):
             kind="infra",
             family=self.name,
         )
-        return [mariadb, memcached, epmd, rabbitmq]
+        return [mariadb, memcached, epmd(config), rabbitmq]
+
+    def start_base(self, run, say) -> None:
+        """MariaDB (or the Galera cluster and HAProxy) and memcached, up
+        and healthy, before any family's set-up."""
+        from rally_osic.lab import procs
+
+        config, table = run.config, run.table
+        if config.clustered:
+            infra_ha.init_datadirs(config)
+            infra_ha.start_galera(run, say)
+            run.start_all(
+                [
+                    s.name
+                    for s in table.values()
+                    if s.target in ("memcached", "galera-check")
+                ]
+                + ["haproxy", "epmd"]
+            )
+            return
+        init_mariadb(config)
+        for name in ("mariadb", "memcached", "epmd"):
+            if procs.running_pid(table[name]) is None:
+                say(f"started {name} (pid {procs.start(table[name])})")
+        run.start("mariadb")
+        run.start("memcached")
 
     def setup(self, run) -> None:
         run.start("epmd")
+        if run.config.clustered:
+            # In parallel: a node that was stopped with the others waits
+            # for its peers before it opens its port.
+            run.start_all(
+                [s.name for s in run.table.values() if s.target == "rabbitmq"]
+            )
+            infra_ha.join_rabbitmq(run.config)
+            return
         run.start("rabbitmq")
+
+
+def epmd(config: LabConfig) -> Service:
+    argv = (EPMD, "-port", str(config.port("epmd")), "-address", HOST)
+    return command(
+        config,
+        "epmd",
+        argv,
+        " ".join(argv),
+        port=config.port("epmd"),
+        health=f"tcp://{HOST}:{config.port('epmd')}",
+        kind="last",
+        family=FAMILY_NAME,
+    )
 
 
 def init_mariadb(config: LabConfig) -> None:
@@ -160,7 +203,8 @@ def init_mariadb(config: LabConfig) -> None:
 
 
 def create_databases(config: LabConfig, names: list[str]) -> None:
-    """Create the databases (missing ones only) and the lab's DB user."""
+    """Create the databases (missing ones only) and the lab's DB user
+    (on the first Galera node of a cluster: it replicates them)."""
     password = config.secrets["db"]
     statements = [f"CREATE DATABASE IF NOT EXISTS {name};" for name in names]
     for host in (HOST, "localhost"):
@@ -173,13 +217,19 @@ def create_databases(config: LabConfig, names: list[str]) -> None:
         config,
         [
             "mariadb",
-            f"--socket={config.run / 'mariadb.sock'}",
+            f"--socket={database_socket(config)}",
             "-u",
             user() if os.geteuid() != 0 else "root",
         ],
         input_text="\n".join(statements) + "\n",
         timeout=60,
     )
+
+
+def database_socket(config: LabConfig):
+    if config.clustered:
+        return infra_ha.mariadb_socket(config, 1)
+    return config.run / "mariadb.sock"
 
 
 FAMILY = Infra()

@@ -1,0 +1,301 @@
+"""End to end: the lab with three controllers, as the study's cloud had.
+
+``lab up --controllers 3`` runs a Galera node, a RabbitMQ node and a
+memcached on each of 127.0.1.1-3, HAProxy on 127.0.0.1 in front of
+Galera, and the OpenStack services once (on 127.0.0.1). It is a lab of
+its own (its state directory and port offset), next to the session's.
+
+The test kills the Galera node that HAProxy sends every client to
+(controller 1), under Keystone authentication, with the real
+``task_templates/keystone_kill_keystone.yaml`` and the real
+``osic_fault`` hook, and holds the result to what really happened:
+
+* the hook killed mariadb-1 and nothing else: every other process of the
+  lab has the PID it had before, and mariadb-1 a new one (the hook's
+  restore started it after a 20 s planned outage);
+* HAProxy's health checks (OpenStack-Ansible's: every 2 s, down after 2
+  failures) took the dead node out, so calls failed only in the first
+  seconds, and Keystone answered again while mariadb-1 was still dead:
+  calls that started after the last failure and ended before mariadb-1
+  was back succeeded. With one controller the same kill is an outage
+  until the restore (test_e2e_faults: every call fails until then);
+* the restarted node rejoined the cluster: three nodes Synced again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from rally_osic.lab import config as lab_config
+from rally_osic.lab import procs, services
+from rally_osic.lab.families import infra_ha
+from tests.functional.lab.conftest import REPO, lab_cli
+
+pytestmark = pytest.mark.functional
+
+TEMPLATES = REPO / "task_templates"
+PORT_OFFSET = int(
+    os.environ.get("RALLY_OSIC_LAB_TEST_HA_PORT_OFFSET", "20000")
+)
+OUTAGE = 20.0
+# HAProxy takes a node out after 2 failed checks 2 s apart; a call that
+# was waiting on the dead node's connection fails when HAProxy gives up
+# on it. Beyond this, a failure is not the failover's.
+FAILOVER_WITHIN = 12.0
+
+
+@pytest.fixture(scope="module")
+def ha_lab():
+    # The Galera nodes run as the mysql user, who cannot enter pytest's
+    # private temp dir: a dir of this test's own, removed after.
+    state_dir = Path(tempfile.mkdtemp(prefix="rally-osic-ha-", dir="/var/tmp"))
+    state_dir.chmod(0o755)
+    venvs = Path(
+        os.environ.get("RALLY_OSIC_LAB_TEST_VENVS") or REPO / ".lab" / "venvs"
+    )
+    started = time.monotonic()
+    try:
+        result = lab_cli(
+            "up",
+            "--state-dir",
+            state_dir,
+            "--controllers",
+            "3",
+            "--port-offset",
+            PORT_OFFSET,
+            "--venv-dir",
+            venvs,
+        )
+        assert result.returncode == 0, (
+            f"lab up failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+        print(f"lab up --controllers 3: {time.monotonic() - started:.0f} s")
+        yield lab_config.load(state_dir)
+    finally:
+        down = lab_cli("down", "--state-dir", state_dir, timeout=300)
+        if down.returncode == 0:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ha_rally(ha_lab, tmp_path_factory):
+    from tests.functional.rally_cli import RallyCLI
+
+    rally = RallyCLI(tmp_path_factory.mktemp("ha-rally"))
+    rally.check("db", "create")
+    result = lab_cli(
+        "env", "--state-dir", ha_lab.state_dir, "--name", "osic-ha",
+        env=rally.env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return rally
+
+
+def _pids(config) -> dict[str, int | None]:
+    return {
+        service.name: procs.running_pid(service)
+        for service in services.build(config)
+    }
+
+
+def _served_by(config) -> str:
+    """The Galera node HAProxy sends a new client to."""
+    result = subprocess.run(
+        [
+            "mariadb",
+            "-h",
+            "127.0.0.1",
+            "-P",
+            str(config.port("mariadb")),
+            "-u",
+            "lab",
+            f"-p{config.secrets['db']}",
+            "-N",
+            "-B",
+            "-e",
+            "SELECT @@wsrep_node_name",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def _galera_sessions(config) -> dict[str, int]:
+    """Sessions HAProxy has sent to each Galera node since it started
+    (its ``show stat``, from its admin socket)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(config.run / "haproxy.sock"))
+        sock.sendall(b"show stat\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    lines = data.decode().lstrip("# ").splitlines()
+    rows = list(csv.DictReader(lines))
+    return {
+        row["svname"]: int(row["stot"])
+        for row in rows
+        if row["pxname"] == "galera-back"
+        and row["svname"].startswith("controller-")
+    }
+
+
+def _rabbit_nodes(config) -> set[str]:
+    env = {
+        **os.environ,
+        "HOME": str(config.data / "rabbitmq"),
+        "ERL_EPMD_PORT": str(config.port("epmd")),
+    }
+    result = subprocess.run(
+        [
+            infra_ha.RABBITMQCTL,
+            "-n",
+            config.rabbit_node_of(1),
+            "cluster_status",
+            "--formatter",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return set(json.loads(result.stdout)["running_nodes"])
+
+
+def test_three_controllers_make_one_cluster_of_each(ha_lab):
+    assert ha_lab.nodes == ("127.0.1.1", "127.0.1.2", "127.0.1.3")
+    for index in (1, 2, 3):
+        status = infra_ha.wsrep_status(ha_lab, index)
+        assert status["wsrep_local_state"] == "4", (index, status)
+        assert status["wsrep_cluster_size"] == "3", (index, status)
+    # OpenStack-Ansible's HAProxy: one active node, the others backups.
+    assert _served_by(ha_lab) == "controller-1"
+    assert _rabbit_nodes(ha_lab) == {
+        ha_lab.rabbit_node_of(i) for i in (1, 2, 3)
+    }
+    status = lab_cli("status", "--state-dir", ha_lab.state_dir)
+    assert status.returncode == 0, status.stdout + status.stderr
+
+
+def test_killing_the_active_galera_node_is_a_failover_not_an_outage(
+    ha_lab, ha_rally, tmp_path
+):
+    before = _pids(ha_lab)
+    sessions_before = _galera_sessions(ha_lab)
+    args = {
+        "service": "mariadb",
+        "action": "kill",
+        "nodes": ["127.0.1.1"],
+        "rps": 3,
+        "duration": 75,
+        "fault_at": 25,
+        "outage": OUTAGE,
+        "recover_within": 120,
+        "max_downtime": FAILOVER_WITHIN,
+        "max_degraded": 60,
+        "max_failure_rate": 25,
+        "fault_analysis": {"warmup_iterations": 10},
+    }
+    run, uuid = ha_rally.start_template(
+        TEMPLATES / "keystone_kill_keystone.yaml",
+        args,
+        "--deployment",
+        "osic-ha",
+        timeout=420,
+    )
+    assert uuid, run.stdout[-3000:] + run.stderr[-2000:]
+    report = ha_rally.report_json(uuid)
+    (tmp_path / "ha.json").write_text(json.dumps(report))
+    [workload] = report["tasks"][0]["subtasks"][0]["workloads"]
+    [hook] = workload["hooks"]
+    [result] = hook["results"]
+    assert result["status"] == "success", result.get("error")
+    fault = result["fault"]
+    [node] = fault["nodes"]
+    assert node["host"] == "127.0.1.1", fault
+    assert fault["effect"] == "process gone", fault
+    assert fault["came_back"] == "restore", fault
+    killed_at, back_at = fault["effective_at"], fault["healthy_at"]
+    assert back_at - killed_at >= OUTAGE, fault
+
+    # Only the targeted node's process changed.
+    after = _pids(ha_lab)
+    changed = sorted(n for n in before if after[n] != before[n])
+    assert changed == ["mariadb-1"], (before, after)
+    assert after["mariadb-1"] in node["pids_after"], node
+
+    iterations = workload["data"]
+    failed = [it for it in iterations if it["error"]]
+    ok = [it for it in iterations if not it["error"]]
+    for it in failed:
+        end = it["timestamp"] + it["duration"]
+        assert killed_at - 1.0 <= end <= killed_at + FAILOVER_WITHIN, (
+            it["timestamp"] - killed_at,
+            it["error"],
+        )
+    last_failure = max(
+        (it["timestamp"] + it["duration"] for it in failed), default=killed_at
+    )
+    # Keystone answered while mariadb-1 was dead: through a backup node.
+    served_while_down = [
+        it
+        for it in ok
+        if it["timestamp"] > last_failure
+        and it["timestamp"] + it["duration"] < back_at
+    ]
+    print(
+        f"kill of the active Galera node: {len(failed)} failed calls, the "
+        f"last {last_failure - killed_at:.1f} s after the kill; "
+        f"{len(served_while_down)} calls served while it was down "
+        f"({back_at - killed_at:.1f} s)"
+    )
+    assert len(served_while_down) >= 10, (len(failed), last_failure)
+    # Keystone's database sessions went to the first backup meanwhile.
+    sessions = _galera_sessions(ha_lab)
+    print(f"HAProxy sessions per Galera node: {sessions_before} before")
+    print(f"HAProxy sessions per Galera node: {sessions} after")
+    assert sessions["controller-2"] > sessions_before["controller-2"]
+
+    # The restarted node is back in the cluster, and the checks send
+    # clients to it again (it is HAProxy's active server).
+    infra_ha.wait_synced(ha_lab, (1, 2, 3), timeout=60)
+    deadline = time.monotonic() + 30
+    while _served_by(ha_lab) != "controller-1":
+        assert time.monotonic() < deadline, "HAProxy never took node 1 back"
+        time.sleep(1)
+
+    # The stored verdicts are what rally-osic verdicts computes.
+    rejudged = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rally_osic.cli",
+            "verdicts",
+            str(tmp_path / "ha.json"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    rows = {
+        row["criterion"]: row
+        for row in map(json.loads, rejudged.stdout.splitlines())
+    }
+    assert rows["fault_downtime"]["success"], rows["fault_downtime"]
