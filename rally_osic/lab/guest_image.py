@@ -4,7 +4,8 @@ A Debian cloud kernel (``aki``), the busybox initramfs of
 :mod:`rally_osic.rig.guest` built for Nova (``ari``: DHCP, and the user
 data of the config drive), and a 1 MiB raw root disk (``ami``) that names
 them. Nova boots the kernel and initramfs directly. Rebuilt and replaced
-when what goes into the initramfs changes (the ``osic_build`` property).
+when what goes into the initramfs or the kernel command line changes
+(the ``osic_build`` property).
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ def ensure_image(config: LabConfig, sess) -> str:
     built = guest.build(config.venvs / "guest-cache", cloud=True)
     kernel = built.kernel.read_bytes()
     initrd = built.initrd.read_bytes()
-    build_id = hashlib.sha256(kernel + initrd).hexdigest()[:16]
+    build_id = hashlib.sha256(
+        kernel + initrd + guest.KERNEL_ARGS.encode()
+    ).hexdigest()[:16]
     current = [
         image
         for image in _images(sess, IMAGE)
@@ -76,7 +79,7 @@ def ensure_image(config: LabConfig, sess) -> str:
             **tag,
             "kernel_id": kernel_id,
             "ramdisk_id": ramdisk_id,
-            "os_command_line": "console=ttyS0 quiet panic=-1",
+            "os_command_line": guest.KERNEL_ARGS,
             "hw_cdrom_bus": "scsi",
             "hw_scsi_model": "virtio-scsi",
         },

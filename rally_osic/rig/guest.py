@@ -36,6 +36,8 @@ BUSYBOX = "/bin/busybox"
 KERNEL_META = "linux-image-cloud-amd64"
 MODULES = ("virtio_pci", "virtio_net")
 READY = "osic-guest: ready"
+# The rig's domain and the lab image's os_command_line.
+KERNEL_ARGS = "console=ttyS0 quiet panic=-1"
 # A Nova server of the lab's libvirt hosts (build(cloud=True)) takes its
 # address from neutron's DHCP agent and its user data from the config
 # drive, an iso9660 CD-ROM on a virtio-scsi controller (the image's

@@ -33,7 +33,7 @@ import uuid as uuidlib
 from pathlib import Path
 
 from rally_osic.probes import hypervisor as hv
-from rally_osic.rig.guest import READY, GuestImage
+from rally_osic.rig.guest import KERNEL_ARGS, READY, GuestImage
 
 PREFIX = "osicmig"
 SUBNET = "10.77.0"
@@ -170,6 +170,8 @@ migration_port_min = {port_min}
 migration_port_max = {port_max}
 {tls}"""
 
+# ACPI on and no HPET, as Nova's guests: without <acpi/>, libvirt 9.0
+# passes -no-acpi, which QEMU 9 and later refuse.
 DOMAIN_XML = """<domain type='qemu'>
   <name>{name}</name>
   <uuid>{uuid}</uuid>
@@ -179,8 +181,14 @@ DOMAIN_XML = """<domain type='qemu'>
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{kernel}</kernel>
     <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 osic_ip={ip}/24 quiet panic=-1</cmdline>
+    <cmdline>{kernel_args} osic_ip={ip}/24</cmdline>
   </os>
+  <features>
+    <acpi/>
+  </features>
+  <clock offset='utc'>
+    <timer name='hpet' present='no'/>
+  </clock>
   <on_poweroff>destroy</on_poweroff>
   <on_crash>destroy</on_crash>
   <devices>
@@ -294,6 +302,11 @@ class Rig:
 
     # ------------------------------------------------------------ build
     def up(self, timeout: float = 60.0) -> Rig:
+        from rally_osic.rig import qemu_version
+
+        defect = qemu_version.tcg_migration_defect()
+        if defect:
+            raise RigError(defect)
         sweep_stale()
         _ip("netns", "add", self.netns)
         self._netns_made = True
@@ -423,6 +436,7 @@ class Rig:
             kernel=image.kernel,
             initrd=image.initrd,
             ip=guest.ip,
+            kernel_args=KERNEL_ARGS,
             mac=f"52:54:00:77:00:{10 + index:02x}",
         )
         conn = self.hypervisors.connect(self.hosts[0].name)

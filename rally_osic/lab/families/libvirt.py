@@ -371,6 +371,11 @@ class Libvirt(Family):
 
     # -------------------------------------------------------------- setup
     def setup(self, run) -> None:
+        from rally_osic.rig import qemu_version
+
+        defect = qemu_version.tcg_migration_defect()
+        if defect:
+            raise steps.SetupError(defect)
         config = run.config
         steps.link_debian_modules(
             config.services_venv,
