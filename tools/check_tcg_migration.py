@@ -176,6 +176,8 @@ def main() -> int:
     parser.add_argument("--memory-mib", type=int, default=128)
     parser.add_argument("--kernel-args", default=guest.KERNEL_ARGS)
     options = parser.parse_args()
+    if min(options.guests, options.migrations, options.memory_mib) < 1:
+        parser.error("--guests, --migrations and --memory-mib must be >= 1")
     # A SIGTERM unwinds like ^C: the QEMUs are killed on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     lost = 0
@@ -194,7 +196,7 @@ def main() -> int:
                     options.memory_mib,
                     Path(work),
                 )
-    except (CheckError, guest.GuestBuildError, OSError) as exc:
+    except (CheckError, guest.GuestBuildError, OSError, ValueError) as exc:
         print(f"check_tcg_migration: {exc}", file=sys.stderr)
         return 2
     total = options.guests * options.migrations
