@@ -281,6 +281,8 @@ def _full_up(run: Run) -> None:
     )
     steps.ensure_debian_packages(config, packages)
     phase("Debian packages present")
+    for family in run.families:
+        family.preflight(config)
     venvs = list(dict.fromkeys(v for f in run.families for v in f.venvs))
     steps.ensure_venvs(config, venvs)
     phase("venvs ready")

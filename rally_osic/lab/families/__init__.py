@@ -5,6 +5,8 @@ A family is one module (``infra``, ``keystone``, ``glance``, ...) with one
 packages, venvs, databases, service users, catalog entries, ports,
 configuration templates) and implements four steps, each idempotent:
 
+* ``preflight(config)``: refuse a machine it cannot work on, before
+  anything starts;
 * ``render(config, values)``: write its configuration files;
 * ``setup(run)``: one-time work (schema sync, rings, keys, a Ceph
   cluster), run in parallel with the other families once MariaDB,
@@ -69,6 +71,10 @@ class Family:
 
         for template, destination in self.templates:
             render.write(config, template, destination, values)
+
+    def preflight(self, config: LabConfig) -> None:
+        """Refuse this machine (``steps.SetupError``, one line) before
+        the lab starts anything, once the Debian packages are in."""
 
     def setup(self, run) -> None:
         pass

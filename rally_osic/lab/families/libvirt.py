@@ -370,12 +370,14 @@ class Libvirt(Family):
         }
 
     # -------------------------------------------------------------- setup
-    def setup(self, run) -> None:
+    def preflight(self, config) -> None:
         from rally_osic.rig import qemu_version
 
         defect = qemu_version.tcg_migration_defect()
         if defect:
             raise steps.SetupError(defect)
+
+    def setup(self, run) -> None:
         config = run.config
         steps.link_debian_modules(
             config.services_venv,

@@ -1,6 +1,7 @@
 """Every service family of the lab: exact, unique targets and a health
 check for each (no processes)."""
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -281,3 +282,37 @@ def test_libvirt_storage_local_or_on_ceph(libvirt_lab):
     first = libvirt.compute_env(shared)["PATH"].split(":")[0]
     assert (Path(first) / "ceph").stat().st_mode & 0o111
     assert "/ceph" not in libvirt.compute_env(libvirt_lab)["PATH"]
+
+
+def test_an_old_qemu_stops_lab_up_before_anything_starts(
+    libvirt_lab, tmp_path, monkeypatch
+):
+    """QEMU before 9.0 loses TCG guests' memory in migrations: ``lab up
+    --computes libvirt`` says so in one line and has started nothing.
+    The machine's QEMU is 10; the old one is a script that answers
+    ``--version`` as Debian 12's does."""
+    from rally_osic.lab import lab, procs, steps
+
+    fake = tmp_path / "bin" / "qemu-system-x86_64"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        "echo 'QEMU emulator version 7.2.19 (Debian 1:7.2+dfsg-7)'\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    # The packages are this machine's business, not this test's.
+    monkeypatch.setattr(steps, "ensure_debian_packages", lambda *a: None)
+    started = []
+    monkeypatch.setattr(procs, "start", lambda s: started.append(s.name))
+
+    def render_all(config):
+        raise AssertionError("configuration written before the check")
+
+    monkeypatch.setattr(render, "render_all", render_all)
+
+    with pytest.raises(lab.LabError) as refused:
+        lab.up(libvirt_lab.state_dir)
+    (line,) = str(refused.value).splitlines()
+    assert "QEMU 7.2 loses guest memory in TCG live migrations" in line
+    assert started == []
