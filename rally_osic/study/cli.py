@@ -52,8 +52,9 @@ def register(subparsers) -> None:
         "--again",
         action="store_true",
         help="with --resume and a selection: run those tests of the study "
-        "once more, with --task-args over the study's (their earlier runs "
-        "are kept aside, in runs/NUMBER/superseded-STAMP/)",
+        "once more, with --task-args over the args they last ran with "
+        "(their earlier runs are kept aside, in "
+        "runs/NUMBER/superseded-STAMP/)",
     )
     run.add_argument(
         "--runs",

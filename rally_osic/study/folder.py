@@ -19,9 +19,10 @@ JSON; ``rally-osic report`` and ``verdicts`` read them as they are).
 The study writes only these names; a user's other files stay.
 
 ``--again`` runs chosen tests once more, with task args of their own (a
-section whose baseline was too short, say): their earlier runs, tasks
-and logs move to ``superseded-<stamp>/`` beside the new ones, never
-deleted, and the plan records the args and when.
+section whose baseline was too short, say) over those they last ran with
+(with none, a test runs as it last did): their earlier runs, tasks and
+logs move to ``superseded-<stamp>/`` beside the new ones, never deleted,
+and the plan records the args and when.
 """
 
 from __future__ import annotations
@@ -73,9 +74,15 @@ class Plan:
     down_at_start: list[str] | None = None
 
     def run_again(self, numbers, task_args: dict) -> None:
-        """Give the tests ``numbers`` these task args of their own."""
+        """Give the tests ``numbers`` these task args over those they
+        were run again with before: with none, a test runs as it last
+        did."""
+        from rally_osic.study.catalogue import merged
+
         self.tests = [
-            dataclasses.replace(test, task_args=task_args)
+            dataclasses.replace(
+                test, task_args=merged(test.task_args, task_args)
+            )
             if test.number in numbers
             else test
             for test in self.tests

@@ -419,8 +419,8 @@ def write_outline(
     for again in plan.again:
         lines.append(
             f"Run again: {', '.join(again['numbers'])}, with "
-            f"{_flat(again['task_args'])} over the study's task args; the "
-            f"earlier runs are kept in runs/<number>/superseded-"
+            f"{_flat(again['task_args'])} over the args they last ran "
+            f"with; the earlier runs are kept in runs/<number>/superseded-"
             f"{again['at']}/."
         )
     for failure in folder.failures():

@@ -92,6 +92,25 @@ def test_running_again_twice_keeps_both_earlier_runs(study, monkeypatch):
     ]
 
 
+def test_running_again_keeps_the_args_of_the_last_time(study):
+    """A test run again with longer timings, then once more with no args
+    (a busy machine spoilt the run) or one arg, keeps the longer ones."""
+    study.again(study.load(), ["7.1"], {"baseline": 90, "rps": 0.25})
+    study.again(study.load(), ["7.1"], {})
+    study.again(study.load(), ["7.1"], {"fault_analysis": {"hold": 2}})
+    plan = study.load()
+    (test,) = [t for t in plan.tests if t.number == "7.1"]
+    assert test.task_args == {
+        "baseline": 90,
+        "rps": 0.25,
+        "fault_analysis": {"hold": 2},
+    }
+    args = runner.planned_args(cat.load(None).get("7.1"), plan)
+    assert (args["baseline"], args["rps"], args["tail"]) == (90, 0.25, 5)
+    text = runner.write_outline(study, plan, cat.load(None)).read_text()
+    assert "Run again: 7.1, with no change over the args they last" in text
+
+
 def test_the_outline_says_what_ran_again(study):
     plan = study.load()
     study.again(plan, ["7.1"], {"baseline": 90, "fault_analysis": {"hold": 2}})
