@@ -11,7 +11,6 @@ from rally_osic.lab.families import Family, infra_ha
 from rally_osic.lab.services import Service, command, user
 
 MARIADBD = "/usr/sbin/mariadbd"
-MEMCACHED = "/usr/bin/memcached"
 EPMD = "/usr/bin/epmd"
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
@@ -88,28 +87,12 @@ class Infra(Family):
             kind="infra",
             family=self.name,
         )
-        # -P is only used with -d; here it makes the command line unique.
-        memcached_argv = [
-            MEMCACHED,
-            "-P",
-            str(run / "memcached.pid"),
-            "-l",
-            HOST,
-            "-p",
-            str(config.port("memcached")),
-            "-U",
-            "0",
-            "-m",
-            "64",
-            "-c",
-            "1024",
-        ]
-        if os.geteuid() == 0:
-            memcached_argv += ["-u", user()]
         memcached = command(
             config,
             "memcached",
-            tuple(memcached_argv),
+            infra_ha.memcached_argv(
+                run / "memcached.pid", HOST, config.port("memcached")
+            ),
             f"memcached -P {run / 'memcached.pid'}",
             port=config.port("memcached"),
             health=f"tcp://{HOST}:{config.port('memcached')}",

@@ -300,28 +300,11 @@ def services(config: LabConfig, family: str) -> list[Service]:
             )
         )
         pid_file = node_data(config, index) / "memcached.pid"
-        memcached_argv = [
-            MEMCACHED,
-            "-P",
-            str(pid_file),
-            "-l",
-            node,
-            "-p",
-            str(config.port("memcached")),
-            "-U",
-            "0",
-            "-m",
-            "64",
-            "-c",
-            "1024",
-        ]
-        if os.geteuid() == 0:
-            memcached_argv += ["-u", user()]
         found.append(
             command(
                 config,
                 f"memcached-{index}",
-                tuple(memcached_argv),
+                memcached_argv(pid_file, node, config.port("memcached")),
                 f"memcached -P {pid_file}",
                 port=config.port("memcached"),
                 health=f"tcp://{node}:{config.port('memcached')}",
@@ -440,6 +423,16 @@ def wait_synced(config: LabConfig, indexes, timeout: float) -> None:
         )
 
 
+def memcached_argv(pid_file: Path, address: str, port: int) -> tuple:
+    """One memcached: 64 MiB, no UDP. ``-P`` is only used with ``-d``;
+    here it makes the command line unique."""
+    argv = [MEMCACHED, "-P", str(pid_file), "-l", address, "-p", str(port)]
+    argv += ["-U", "0", "-m", "64", "-c", "1024"]
+    if os.geteuid() == 0:
+        argv += ["-u", user()]
+    return tuple(argv)
+
+
 def safe_to_bootstrap(config: LabConfig) -> int:
     """The node to start the cluster from, after every node stopped: the
     one Galera marked safe (the last to stop cleanly), else controller 1,
@@ -461,8 +454,19 @@ def safe_to_bootstrap(config: LabConfig) -> int:
             state.read_text(),
             flags=re.M,
         )
-        state.write_text(text)
+        _rewrite_as_its_owner(state, text)
     return 1
+
+
+def _rewrite_as_its_owner(path: Path, text: str) -> None:
+    """Replace a file of MariaDB's whole, with its owner and mode (the
+    lab runs as root, MariaDB as mysql)."""
+    was = path.stat()
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.chown(temporary, was.st_uid, was.st_gid)
+    temporary.chmod(was.st_mode & 0o7777)
+    temporary.replace(path)
 
 
 def start_galera(run, say) -> None:

@@ -3,6 +3,7 @@ with a Galera node, a RabbitMQ node and a memcached, HAProxy in front of
 Galera, and every node of a service its own fault target (no processes;
 the functional test runs them)."""
 
+import os
 from pathlib import Path
 
 import jsonschema
@@ -184,3 +185,45 @@ def test_a_state_dir_the_galera_user_cannot_reach_is_named(tmp_path):
         assert infra_ha.unreachable_parent(shared / "lab", "mysql") is None
     finally:
         shared.rmdir()
+
+
+GRASTATE = """# GALERA saved state
+version: 2.1
+uuid:    9a3bd5e4-d39c-11f0-8a4b-2f3a4c1e0b11
+seqno:   -1
+safe_to_bootstrap: {}
+"""
+
+
+def _grastate(config, index: int) -> Path:
+    path = infra_ha.node_data(config, index) / "mariadb" / "grastate.dat"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def test_the_cluster_starts_from_the_node_galera_marked_safe(ha_lab):
+    for index, safe in ((1, 0), (2, 0), (3, 1)):
+        _grastate(ha_lab, index).write_text(GRASTATE.format(safe))
+    assert infra_ha.safe_to_bootstrap(ha_lab) == 3
+    assert "safe_to_bootstrap: 0" in _grastate(ha_lab, 1).read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives the file to another uid")
+def test_with_no_node_marked_safe_controller_1_is_marked_whole(ha_lab):
+    """Every node killed: none is safe. Node 1 is marked, the rest of its
+    state kept, its owner and mode too (MariaDB runs as another user)."""
+    for index in (1, 2, 3):
+        _grastate(ha_lab, index).write_text(GRASTATE.format(0))
+    state = _grastate(ha_lab, 1)
+    state.chmod(0o660)
+    os.chown(state, 4242, 4243)
+    assert infra_ha.safe_to_bootstrap(ha_lab) == 1
+    assert state.read_text() == GRASTATE.format(1)
+    stat = state.stat()
+    assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (
+        4242,
+        4243,
+        0o660,
+    )
+    assert [p.name for p in state.parent.iterdir()] == ["grastate.dat"]
+    assert _grastate(ha_lab, 2).read_text() == GRASTATE.format(0)
