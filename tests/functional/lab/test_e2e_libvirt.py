@@ -17,8 +17,9 @@ config drive, evacuated from lab-kvm-1 to lab-kvm-2 and back twice.
 Each run checks:
 
 * every migration really moved the guest: a watcher polling both
-  libvirtds saw each domain running on the source, then on the target,
-  and Nova's row says the same hosts;
+  libvirtds saw each domain running on the source, then on the target;
+  the scenario's rows say the same hosts, and so do Nova's own
+  live-migration records (``/os-migrations``, all completed);
 * the three downtimes exist for every migration, and the network probe's
   agrees with libvirt's within a few probe intervals and the UDP
   probe's scheduling;
@@ -33,7 +34,9 @@ Each run checks:
   namespace; tunnelled goes inside the libvirtds' own connection, and no
   such stream appears. The context left native hosts alone (same
   PIDs), and restarted them into tunnelled and back (new PIDs, files
-  byte for byte as before);
+  byte for byte as before); during the run both computes' files had the
+  transport and the other option asked for (``completion_timeout``),
+  and the scenario recorded both;
 * after the task, no server, no domain, no instance directory and no
   RBD image is left; ``lab up --computes fake`` then stops the hosts,
   leaves none of their processes and deletes their nova-compute
@@ -61,6 +64,11 @@ from rally_osic.lab import config as lab_config
 from rally_osic.lab import procs
 from rally_osic.lab.families.libvirt import LIBVIRT_PORT, MGMT_SUBNET, short
 from rally_osic.lab.families.nova import compute_service_states
+from tests.functional.lab.nova_watch import (
+    NovaWatcher,
+    admin_session,
+    live_migration_ids,
+)
 from tests.functional.lab.tables import output_tables
 
 pytestmark = pytest.mark.functional
@@ -233,14 +241,19 @@ class DomainWatcher(threading.Thread):
                 conn.close()
 
 
-def _evacuate(config, lab_rally, transport: str) -> dict:
+def _evacuate(
+    config, lab_rally, transport: str, nova_options: dict | None = None
+) -> dict:
     """One evacuation task (2 servers, 2 round trips) watched from the
-    libvirtds; its rows and what the watcher and the hosts showed."""
+    libvirtds and from Nova; its rows and what the watchers and the hosts
+    showed."""
     args = json.loads(
         (config.state_dir / "live-migration-args.json").read_text()
     )
     args.update(servers=2, round_trips=2, timeout=300, poll_interval=0.25)
     args.update(probe_interval=0.01, transport=transport)
+    if nova_options:
+        args.update(nova_options=nova_options)
     netns_pids = [
         procs.read_pidfile(config.run / f"{host}-node.pid") for host in HOSTS
     ]
@@ -258,13 +271,18 @@ def _evacuate(config, lab_rally, transport: str) -> dict:
     ]
     computes_before = [procs.read_pidfile(p) for p in compute_pidfiles]
     files_before = [p.read_bytes() for p in compute_files]
+    sess = admin_session(config.state_dir)
+    nova = NovaWatcher(compute_files, sess, live_migration_ids(sess))
     watcher.start()
+    nova.start()
     started = time.monotonic()
     try:
         run, uuid = lab_rally.start_template(TEMPLATE, args, timeout=1500)
     finally:
         watcher.halt.set()
+        nova.stop.set()
         watcher.join(5)
+        nova.join(5)
     print(f"\n{args['storage']} storage, {transport}: evacuation task "
           f"{time.monotonic() - started:.0f} s")  # fmt: skip
     assert uuid, run.stdout[-3000:] + run.stderr[-2000:]
@@ -276,6 +294,7 @@ def _evacuate(config, lab_rally, transport: str) -> dict:
 
     evacuations = output_tables(workload, "Evacuation")
     assert [t[0]["storage"] for t in evacuations] == [args["storage"]] * 4
+    assert [t[0]["success_rate"] for t in evacuations] == ["2/2"] * 4
     tables = output_tables(workload, "Live migrations")
     assert len(tables) == 4
     rows = [row for table in tables for row in table]
@@ -284,7 +303,13 @@ def _evacuate(config, lab_rally, transport: str) -> dict:
         source, target = HOSTS if number % 2 == 0 else HOSTS[::-1]
         for row in table:
             assert row["success"] is True, row
+            assert row["error"] == "", row
+            assert row["migration_status"] == "completed", row
             assert (row["source"], row["target"]) == (source, target), row
+    # Nova's own records: four there and four back, all completed.
+    assert nova.moves() == sorted(
+        [(*HOSTS, "completed")] * 4 + [(*HOSTS[::-1], "completed")] * 4
+    ), nova.moves()
     # Each guest's domain ran on lab-kvm-1, then 2, 1, 2, 1: really moved.
     tracks = [hosts for hosts in watcher.seen.values() if len(hosts) > 1]
     assert len(tracks) == 2, watcher.seen
@@ -383,6 +408,8 @@ def _evacuate(config, lab_rally, transport: str) -> dict:
             [procs.read_pidfile(p) for p in compute_pidfiles],
         ),
         "files": (files_before, [p.read_bytes() for p in compute_files]),
+        "files_during": nova.seen,
+        "evacuations": evacuations,
     }
 
 
@@ -405,7 +432,10 @@ def test_local_storage_native_block_migrates(libvirt_lab, lab_rally):
 def test_shared_storage_tunnelled_moves_memory_only(libvirt_lab, lab_rally):
     _up_with_env(libvirt_lab, lab_rally, "--storage", "shared")
     config = lab_config.load(libvirt_lab.state_dir)
-    run = _evacuate(config, lab_rally, "tunnelled")
+    # An option beside the transport, which changes nothing in migrations
+    # of a few seconds (Nova aborts after 600 s a GiB instead of 800).
+    options = {"completion_timeout": 600}
+    run = _evacuate(config, lab_rally, "tunnelled", nova_options=options)
     assert {row["block_migration"] for row in run["rows"]} == {False}
     # The root disks and config drives were RBD images (the kernel and
     # initramfs are not disks).
@@ -416,6 +446,16 @@ def test_shared_storage_tunnelled_moves_memory_only(libvirt_lab, lab_rally):
     before, after = run["computes"]
     assert all(a != b for a, b in zip(after, before)), (before, after)
     assert run["files"][1] == run["files"][0]
+    # Rewritten for the run: both options in each compute's file.
+    for path, texts in run["files_during"].items():
+        assert any(
+            "live_migration_tunnelled = true" in text
+            and "live_migration_completion_timeout = 600" in text
+            for text in texts
+        ), f"{path.name} was never rewritten"
+    recorded = run["evacuations"][0][0]["nova_options"]
+    assert "live_migration_tunnelled=true" in recorded, recorded
+    assert "live_migration_completion_timeout=600" in recorded, recorded
     images = subprocess.run(
         ["rbd", "-c", str(config.etc / "ceph" / "ceph.conf"), "ls", "vms"],
         capture_output=True,
