@@ -447,6 +447,7 @@ def status(state_dir: Path, with_nova: bool = True) -> list[dict]:
                 "name": service.name,
                 "family": service.family,
                 "pid": pid,
+                "address": service.address,
                 "port": service.port,
                 "healthy": health,
                 "detail": detail,
@@ -465,12 +466,14 @@ def status(state_dir: Path, with_nova: bool = True) -> list[dict]:
 def format_status(rows: list[dict]) -> str:
     width = max([16] + [len(row["name"]) for row in rows])
     lines = [
-        f"{'SERVICE':{width}} {'PID':>7} {'PORT':>6} {'RSS MiB':>8}  HEALTH"
+        f"{'SERVICE':{width}} {'PID':>7} {'ADDRESS':>15} {'PORT':>6} "
+        f"{'RSS MiB':>8}  HEALTH"
     ]
     for row in rows:
         lines.append(
             f"{row['name']:{width}} {row['pid'] or '-':>7} "
-            f"{row['port'] or '-':>6} {row['rss_mib'] or '-':>8}  "
+            f"{row['address']:>15} {row['port'] or '-':>6} "
+            f"{row['rss_mib'] or '-':>8}  "
             f"{'ok' if row['healthy'] else 'FAIL'} ({row['detail']})"
         )
     return "\n".join(lines)

@@ -191,6 +191,12 @@ def test_three_controllers_make_one_cluster_of_each(ha_lab):
     }
     status = lab_cli("status", "--state-dir", ha_lab.state_dir)
     assert status.returncode == 0, status.stdout + status.stderr
+    # Each node's services on its own address.
+    rows = [line.split() for line in status.stdout.splitlines()[1:]]
+    for index, node in enumerate(ha_lab.nodes, 1):
+        for name in (f"mariadb-{index}", f"memcached-{index}"):
+            (row,) = [row for row in rows if row[0] == name]
+            assert row[2] == node, row
 
 
 def test_killing_the_active_galera_node_is_a_failover_not_an_outage(

@@ -227,3 +227,16 @@ def test_with_no_node_marked_safe_controller_1_is_marked_whole(ha_lab):
     )
     assert [p.name for p in state.parent.iterdir()] == ["grastate.dat"]
     assert _grastate(ha_lab, 2).read_text() == GRASTATE.format(0)
+
+
+def test_status_names_the_node_of_each_service(ha_lab):
+    """``lab status`` with nothing running: every service down, each on
+    its node's address (the table's third column)."""
+    rows = lab.status(ha_lab.state_dir, with_nova=False)
+    assert {row["address"] for row in rows} >= set(NODES)
+    text = lab.format_status(rows).splitlines()
+    assert text[0].split()[:4] == ["SERVICE", "PID", "ADDRESS", "PORT"]
+    table = {line.split()[0]: line.split() for line in text[1:]}
+    for index, node in enumerate(NODES, 1):
+        assert table[f"memcached-{index}"][1:3] == ["-", node]
+        assert table[f"memcached-{index}"][-2:] == ["FAIL", "(down)"]
