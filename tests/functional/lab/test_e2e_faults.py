@@ -1,7 +1,7 @@
 """End to end: the task templates, for real, against the test lab.
 
 Each test runs ``rally task start task_templates/<template>`` (short task
-args: a 25-40 s baseline, 45-70 s after the fault) against the session's lab
+args: a 25-40 s baseline, 45-90 s after the fault) against the session's lab
 and checks, from the exported Rally JSON:
 
 * the ``osic_fault`` hook saw the fault take effect and the service come
@@ -200,12 +200,13 @@ CASES = [
         "neutron_restart_neutron_server.yaml",
         {
             "rps": 2,
-            # 130 s after the restart: in one quiet CI-like run the
+            # 90 s after the restart: in one quiet CI-like run the
             # restarted neutron-server (one gunicorn worker, 8 threads)
             # answered in 7-13 s for 55 s, a backlog that 2 calls a second
             # kept up until it drained, and was back at baseline only 5 s
-            # before a 110 s run ended (still degraded: "never recovered").
-            "duration": 170,
+            # before a 110 s run ended. A run that ends degraded is judged
+            # "never recovered", which is checked against the data below.
+            "duration": 130,
             "fault_at": 40,
             "max_degraded": 60,
             "fault_analysis": {
