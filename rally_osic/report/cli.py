@@ -113,6 +113,7 @@ def generate(args: argparse.Namespace) -> int:
             env_info=metadata.get("rally_env") if metadata else None,
             chart_dir=folder.staged_charts,
             chart_formats=formats,
+            vector_charts=args.pdf,
             workers=args.workers or None,
             progress=ProgressBar("Rendering charts", not args.quiet),
             strict=args.strict,

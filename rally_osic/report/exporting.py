@@ -76,7 +76,7 @@ def export(
     result = study.build_study(
         workloads_from_db(tasks_results),
         env_info=env_info(tasks_results),
-        chart_formats=("png",),
+        chart_formats=("svg",) if pdf else ("png",),
     )
     suffix = ".pdf" if pdf else ".html"
     html = render.render_html(result, for_pdf=pdf)

@@ -111,12 +111,12 @@ class LiveMigrationRun:
     scenario: str
     evacuations: list[Evacuation]
 
-    @property
-    def chart_uri(self) -> str:
-        """The run's chart as a data: URI (the HTML stays self-contained)."""
+    def chart_uri(self, vector: bool = False) -> str:
+        """The run's chart as a data: URI (the HTML stays self-contained);
+        SVG when ``vector``, for the PDF."""
         from rally_osic.report import lmcharts
 
-        return lmcharts.data_uri(self)
+        return lmcharts.data_uri(self, vector)
 
 
 NATIVE_TLS = "off (native TLS)"

@@ -12,6 +12,7 @@ Drawn on a bare matplotlib Figure with the Agg canvas (no pyplot state).
 from __future__ import annotations
 
 import base64
+import io
 
 COLOURS = {
     "probe": "#1f5fa8",
@@ -28,8 +29,8 @@ def _series(values):
     return xs, [v for v in values if v is not None]
 
 
-def render_png(run) -> bytes:
-    """PNG of one :class:`livemigration.LiveMigrationRun`."""
+def _figure(run):
+    """The drawn Figure of one :class:`livemigration.LiveMigrationRun`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -104,16 +105,37 @@ def render_png(run) -> bytes:
         fontsize=9,
     )
     figure.tight_layout()
+    return figure
+
+
+def render_png(run) -> bytes:
+    """A palette PNG of the run's chart, for the HTML."""
     import numpy as np
 
     from rally_osic.report import charts
 
+    figure = _figure(run)
     figure.canvas.draw()
     pixels = np.asarray(figure.canvas.buffer_rgba())[:, :, :3]
     return charts.palette_png(np.ascontiguousarray(pixels))
 
 
-def data_uri(run) -> str:
-    return (
-        "data:image/png;base64," + base64.b64encode(render_png(run)).decode()
-    )
+def render_svg(run) -> bytes:
+    """An SVG of the run's chart, for the PDF: vector, and a fraction
+    of the size of the PNG once WeasyPrint has expanded that to RGB."""
+    import matplotlib
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        _figure(run).savefig(buffer, format="svg", metadata={"Date": None})
+    return buffer.getvalue()
+
+
+def data_uri(run, vector: bool = False) -> str:
+    if vector:
+        return "data:image/svg+xml;base64," + _base64(render_svg(run))
+    return "data:image/png;base64," + _base64(render_png(run))
+
+
+def _base64(content: bytes) -> str:
+    return base64.b64encode(content).decode()

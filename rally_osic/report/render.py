@@ -92,21 +92,27 @@ def _minutes(value: float | None) -> str:
     return f"{value / 60:.1f} min ({value:.0f} s)"
 
 
-def chart_uri(study: Study, run_key: str, charts: dict[str, bytes]) -> str:
-    """A data: URI of the run's PNG chart (the HTML stays self-contained)."""
-    content = charts.get("png") or b""
-    if not content and study.chart_dir is not None:
-        path = study.chart_dir / f"{run_key}.png"
-        if path.is_file():
-            content = path.read_bytes()
-    if not content:
-        return ""
-    from markupsafe import Markup
+def chart_uri(
+    study: Study, run_key: str, charts: dict[str, bytes], vector: bool = False
+) -> str:
+    """A data: URI of the run's chart (the HTML stays self-contained):
+    the PNG, or the SVG when ``vector`` and it was drawn (for the PDF)."""
+    for fmt, media in (("svg", "svg+xml"), ("png", "png"))[not vector :]:
+        content = charts.get(fmt) or b""
+        if not content and study.chart_dir is not None:
+            path = study.chart_dir / f"{run_key}.{fmt}"
+            if path.is_file():
+                content = path.read_bytes()
+        if content:
+            from markupsafe import Markup
 
-    # Base64 of our own PNG: nothing from results, nothing to mask.
-    return Markup(
-        "data:image/png;base64," + base64.b64encode(content).decode()
-    )
+            # Base64 of our own chart: nothing from results, nothing to
+            # mask (the SVG's texts were escaped by matplotlib).
+            return Markup(
+                f"data:image/{media};base64,"
+                + base64.b64encode(content).decode()
+            )
+    return ""
 
 
 def render_html(
@@ -120,7 +126,7 @@ def render_html(
         css=css,
         for_pdf=for_pdf,
         chart_uri=lambda run: chart_uri(
-            study, run.input.key, run.result.charts
+            study, run.input.key, run.result.charts, vector=for_pdf
         ),
         generated_at=generated_at
         or datetime.datetime.now(datetime.timezone.utc).strftime(

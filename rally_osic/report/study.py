@@ -239,6 +239,7 @@ def build_study(
     env_info: dict[str, Any] | None = None,
     chart_dir: pathlib.Path | None = None,
     chart_formats: tuple[str, ...] = ("png", "svg"),
+    vector_charts: bool = False,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     overrides: dict[str, Any] | None = None,
@@ -246,7 +247,9 @@ def build_study(
 ) -> Study:
     """Read, analyse and chart every workload; group runs into tests.
 
-    Charts are written as ``<run key>.<format>`` into ``chart_dir``. A
+    Charts are written as ``<run key>.<format>`` into ``chart_dir``.
+    ``vector_charts`` also draws every chart as SVG for the PDF, kept in
+    memory when SVG is not among the ``chart_formats`` written. A
     workload without a fault is a baseline-only run, or refused when
     ``strict``.
     """
@@ -258,6 +261,10 @@ def build_study(
     sources: list[str] = []
     counts: collections.Counter = collections.Counter()
     workers = workers or min(2, os.cpu_count() or 1)
+    drawn = chart_formats
+    in_memory: tuple[str, ...] = ()
+    if vector_charts and "svg" not in chart_formats:
+        drawn, in_memory = (*chart_formats, "svg"), ("svg",)
 
     pool = None
     pending: list[concurrent.futures.Future] = []
@@ -266,7 +273,7 @@ def build_study(
     def submit(run: runs.RunInput, title: tuple[str, str]) -> None:
         nonlocal pool
         if pool is None:
-            if chart_formats:
+            if drawn:
                 from rally_osic.report import charts
 
                 charts.warm_up()  # once, inherited by the forked workers
@@ -281,7 +288,7 @@ def build_study(
             )
         pending.append(
             pool.submit(
-                _process, run, title, chart_formats, chart_dir, overrides
+                _process, run, title, drawn, chart_dir, overrides, in_memory
             )
         )
 
@@ -319,7 +326,9 @@ def build_study(
         total = len(inputs)
         done = 0
         for run, title in buffered:
-            result = _process(run, title, chart_formats, chart_dir, overrides)
+            result = _process(
+                run, title, drawn, chart_dir, overrides, in_memory
+            )
             results[result.key] = result
             done += 1
             if progress:
@@ -366,12 +375,15 @@ def _without_columns(run: runs.RunInput) -> runs.RunInput:
     )
 
 
-def _process(run, title, formats, chart_dir, overrides) -> runs.RunResult:
+def _process(
+    run, title, formats, chart_dir, overrides, in_memory=()
+) -> runs.RunResult:
     result = runs.process(run, title, formats, overrides)
     if chart_dir is not None:
         for fmt, content in result.charts.items():
-            (chart_dir / f"{run.key}.{fmt}").write_bytes(content)
-        result.charts = {fmt: b"" for fmt in result.charts}
+            if fmt not in in_memory:
+                (chart_dir / f"{run.key}.{fmt}").write_bytes(content)
+                result.charts[fmt] = b""
     return result
 
 

@@ -1,6 +1,8 @@
 """The reporter reads the evacuation scenario's real rows
 (rally_osic/probes/records.py), "n/a" cells and all."""
 
+import base64
+
 from rally_osic.probes import records
 from rally_osic.report import livemigration
 
@@ -135,8 +137,13 @@ def test_each_configuration_meets_the_studys_own_figures():
     assert [t.study for t in tables] == [large, None]  # TLS: not studied
 
 
-def test_run_chart_is_a_png():
+def test_run_chart_is_a_png_for_html_and_an_svg_for_pdf():
     run = livemigration.extract(
         _workload([_row("vm-1", probe=0.05), _row("vm-2", False)]), "t"
     )
-    assert run.chart_uri.startswith("data:image/png;base64,iVBOR")
+    assert run.chart_uri().startswith("data:image/png;base64,iVBOR")
+    vector = run.chart_uri(vector=True)
+    prefix = "data:image/svg+xml;base64,"
+    assert vector.startswith(prefix)
+    svg = base64.b64decode(vector[len(prefix) :]).decode()
+    assert "<svg" in svg and "migration (in order)" in svg
