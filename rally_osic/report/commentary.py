@@ -25,6 +25,7 @@ FINDINGS = {
     "small_baseline": "Baseline too small to judge degradation",
     "fault_outside_load": "Fault outside the load",
     "baseline_only": "Baseline runs: no fault in the run",
+    "no_iterations": "Rally ran no iteration",
 }
 # Error types of the results summary, each with its own table.
 ERROR_TYPES = (
@@ -36,6 +37,7 @@ ERROR_TYPES = (
     "no_effect",
 )
 ANOMALIES = (
+    "no_iterations",
     "relapse",
     "lasting_shift",
     "growing_baseline",

@@ -110,6 +110,9 @@ class LiveMigrationRun:
     task_uuid: str
     scenario: str
     evacuations: list[Evacuation]
+    # Why Rally ran no iteration (a server that no host could take, say);
+    # None when it ran some.
+    not_run: str | None = None
 
     def chart_uri(self, vector: bool = False) -> str:
         """The run's chart as a data: URI (the HTML stays self-contained);
@@ -171,6 +174,14 @@ def extract(workload: Mapping[str, Any], task_uuid: str) -> LiveMigrationRun:
     transports = {m.transport for e in evacuations for m in e.migrations} - {
         None
     }
+    if not transports:
+        # No migration to read it from: the transport context's setting.
+        contexts = workload.get("contexts") or {}
+        setting = contexts.get("osic_migration_transport")
+        if isinstance(setting, Mapping) and setting.get("transport") in (
+            TUNNELLED_BY_TRANSPORT
+        ):
+            transports = {setting["transport"]}
     if tunnelled is None:
         used = {TUNNELLED_BY_TRANSPORT.get(t) for t in transports} - {None}
         if len(used) == 1:
@@ -188,7 +199,17 @@ def extract(workload: Mapping[str, Any], task_uuid: str) -> LiveMigrationRun:
         task_uuid=task_uuid,
         scenario=scenario,
         evacuations=evacuations,
+        not_run=None if workload["data"] else _not_run_reason(workload),
     )
+
+
+def _not_run_reason(workload: Mapping[str, Any]) -> str:
+    from rally_osic.report.runs import not_run_reason
+
+    sla_results = workload.get("sla_results") or {}
+    if isinstance(sla_results, Mapping):
+        sla_results = sla_results.get("sla") or []
+    return not_run_reason([r for r in sla_results if isinstance(r, Mapping)])
 
 
 def _items(value: Any) -> list[Any]:
@@ -265,6 +286,11 @@ class LiveMigrationTable:
     run_list: list[LiveMigrationRun] = dataclasses.field(default_factory=list)
     servers: list[ServerDowntime] = dataclasses.field(default_factory=list)
     study: StudyFigures | None = None
+
+    @property
+    def not_run(self) -> list[str]:
+        """Rally's reasons, one per run it ran no iteration of."""
+        return [run.not_run for run in self.run_list if run.not_run]
 
     @property
     def title(self) -> str:

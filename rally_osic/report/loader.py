@@ -414,9 +414,6 @@ def validate_workload(workload: dict[str, Any], where: str) -> None:
     data = workload.get("data")
     if not isinstance(data, list):
         raise ReportInputError(f"{where}: no 'data' list of iterations")
-    if not data:
-        name = next(iter(scenario))
-        raise ReportInputError(f"{where} ({name}): has no iterations")
     for index, iteration in enumerate(data, 1):
         _check_iteration(iteration, f"{where}: iteration {index}")
     for key, kind in (("hooks", list), ("sla", dict), ("contexts", dict)):

@@ -387,6 +387,8 @@ def process(
 ) -> RunResult:
     """Judge a run, describe it and draw its chart."""
     timeline = Timeline.from_columns(run.timestamps, run.durations, run.failed)
+    if not len(timeline):
+        return _process_without_iterations(run, timeline, overrides or {})
     fault = run.fault
     if fault is None:
         return _process_baseline_only(
@@ -435,6 +437,61 @@ def process(
         commentary=text,
         findings=findings,
         charts=charts_rendered,
+    )
+
+
+# Rally's criterion for an exception outside the iterations (a context
+# that failed to set up).
+CRASH_CRITERION = "something_went_wrong"
+
+
+def not_run_reason(sla_results: list[dict]) -> str:
+    """Why Rally ran no iteration, in its own words: the details of the
+    criteria it failed (``something_went_wrong`` holds the exception of
+    a context that failed to set up)."""
+    failed = [r for r in sla_results if not r.get("success")]
+    crashed = [r for r in failed if r.get("criterion") == CRASH_CRITERION]
+    details = [str(r.get("detail") or r.get("criterion")) for r in crashed]
+    details = details or [
+        str(r.get("detail") or r.get("criterion")) for r in failed
+    ]
+    if not details:
+        return "Rally recorded no reason"
+    return shorten(mask("; ".join(details)), TEXT_LIMIT)
+
+
+def _process_without_iterations(
+    run: RunInput, timeline: Timeline, overrides: dict[str, Any]
+) -> RunResult:
+    """A workload Rally ran no iteration of (a context that failed to
+    set up, say): a failed run with Rally's reason, no chart and nothing
+    measured."""
+    import math
+
+    analysis = FaultAnalysis(timeline, math.inf, AnalysisConfig())
+    reason = not_run_reason(run.sla_results)
+    return RunResult(
+        key=run.key,
+        iterations=0,
+        failures=0,
+        load_seconds=0.0,
+        fault_at=0.0,
+        triggered_at=None,
+        fault_source="none",
+        fault_within_load=False,
+        healthy_at=None,
+        baseline=analysis.baseline,
+        outages=[],
+        degradations=[],
+        downtime=0.0,
+        downtime_uncertainty=0.0,
+        degraded_seconds=0.0,
+        worst_degradation_ratio=None,
+        recovery=None,
+        verdicts=_recorded(run, judge_run(run, timeline, overrides)),
+        commentary=[f"Rally ran no iteration of this workload: {reason}."],
+        findings=["no_iterations"],
+        charts={},
     )
 
 

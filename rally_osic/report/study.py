@@ -75,15 +75,17 @@ class Run:
 
     @property
     def passed(self) -> bool:
-        """Every fault criterion, judged now, and every other criterion
-        Rally stored (failure_rate, ...) passed."""
+        """Rally ran iterations, and every fault criterion, judged now,
+        and every other criterion it stored (failure_rate, ...) passed."""
         others = [
             r
             for r in self.input.sla_results
             if str(r.get("criterion")) not in faults.FAULT_SLAS
         ]
-        return all(v.success for v in self.result.verdicts) and all(
-            bool(r.get("success")) for r in others
+        return (
+            self.result.iterations > 0
+            and all(v.success for v in self.result.verdicts)
+            and all(bool(r.get("success")) for r in others)
         )
 
     @property
@@ -157,7 +159,10 @@ class Test:
         undetermined = sum(
             1 for r in recoveries if r and r.state == rec.UNDETERMINED
         )
-        downtimes = [r.result.downtime for r in self.runs]
+        # A run Rally ran no iteration of measured nothing, not zero.
+        downtimes = [
+            r.result.downtime for r in self.runs if r.result.iterations
+        ]
         text = (
             f"{self.runs_passed} of {commentary.plural(count, 'run')} passed"
         )
@@ -182,6 +187,9 @@ class Test:
                 f"; {undetermined} ended too soon after the fault to judge "
                 "recovery"
             )
+        not_run = sum(1 for r in self.runs if not r.result.iterations)
+        if not_run:
+            text += f"; Rally ran no iteration of {not_run}"
         return text + "."
 
 

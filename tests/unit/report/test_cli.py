@@ -1,4 +1,5 @@
 import json
+import xml.etree.ElementTree as ElementTree
 
 import pytest
 
@@ -59,15 +60,41 @@ def test_bad_input_one_line_and_old_report_untouched(
     assert sorted(p.name for p in out.iterdir()) == ["report.html"]
 
 
-def test_no_iterations_is_an_error(tmp_path, capsys):
-    empty = factory.fault_workload()
+def test_a_workload_rally_ran_nothing_of_is_a_failed_run(tmp_path, capsys):
+    """A context that failed before the first iteration leaves a workload
+    with no data: the report shows it failed, in Rally's words (masked),
+    and the other runs of the set as measured."""
+    measured = factory.fault_workload(outage=(22.0, 24.0), degraded=None)
+    empty = factory.fault_workload(label="Kill nova-api service on one node")
     empty["data"] = []
-    no_iterations = tmp_path / "empty.json"
-    no_iterations.write_text(json.dumps(factory.document([empty])))
+    empty["pass_sla"] = False
+    empty["sla_results"]["sla"].append(
+        {
+            "criterion": "something_went_wrong",
+            "success": False,
+            "detail": "Unexpected error: boot failed for "
+            "http://admin:s3cr3t-pw@127.0.0.1:8774/v2.1: No valid host",
+        }
+    )
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(factory.document([measured, empty])))
     out = tmp_path / "out"
-    assert run(no_iterations, "-o", out, "-q") == 1
-    assert "has no iterations" in capsys.readouterr().err
-    assert not out.exists()
+    assert run(path, "-o", out) == 0
+    assert "(1/2 tests passed)" in capsys.readouterr().out
+    html = (out / "report.html").read_text()
+    assert "Rally ran no iteration of this workload: Unexpected error" in html
+    assert "No valid host" in html and "s3cr3t-pw" not in html
+    assert sorted(p.name for p in (out / "charts").iterdir()) == ["0001.png"]
+    junit = ElementTree.parse(out / "fault-verdicts.xml").getroot()
+    failures = {
+        case.get("name"): case.find("failure").get("message")
+        for case in junit.iter("testcase")
+        if case.find("failure") is not None
+    }
+    assert failures == {
+        "run 1: fault_downtime": "no iterations to judge: FAIL",
+        "run 1: fault_recovery": "no iterations to judge: FAIL",
+    }
 
 
 def baseline_study(tmp_path):

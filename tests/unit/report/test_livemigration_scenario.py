@@ -147,3 +147,35 @@ def test_run_chart_is_a_png_for_html_and_an_svg_for_pdf():
     assert vector.startswith(prefix)
     svg = base64.b64decode(vector[len(prefix) :]).decode()
     assert "<svg" in svg and "migration (in order)" in svg
+
+
+def test_a_cell_rally_ran_nothing_of_says_why_and_its_transport():
+    """A server no host could take fails the context before the first
+    evacuation: the cell's table says so in Rally's words, under the
+    transport its context set (no migration says it)."""
+    workload = _workload([], {"storage": "shared", "flavor": "lab-large"})
+    workload["data"] = []
+    workload["contexts"] = {
+        "osic_migration_transport": {"transport": "native"}
+    }
+    reason = "Unexpected error: server lm-1 went to ERROR: No valid host"
+    workload["sla_results"] = {
+        "sla": [
+            {"criterion": "failure_rate", "success": True, "detail": "ok"},
+            {
+                "criterion": "something_went_wrong",
+                "success": False,
+                "detail": reason,
+            },
+        ]
+    }
+    run = livemigration.extract(workload, "t")
+    assert (run.tunnelled, run.flavor, run.not_run) == (
+        "off",
+        "lab-large",
+        reason,
+    )
+    ran = livemigration.extract(_workload([_row("vm-1")]), "t")
+    assert ran.not_run is None
+    (table,) = livemigration.tables([run])
+    assert table.not_run == [reason] and table.migrations == 0
