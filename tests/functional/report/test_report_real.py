@@ -84,9 +84,7 @@ def test_pdf_pages_and_charts(report_dir, tmp_path):
     assert images == []  # the charts are vector drawings, not pictures
     axis = "Seconds since load start"
     chart_pages = [
-        page
-        for page in range(1, pages + 1)
-        if axis in _pdf_text(pdf, page)
+        page for page in range(1, pages + 1) if axis in _pdf_text(pdf, page)
     ]
     assert len(chart_pages) == 2
     subprocess.run(
