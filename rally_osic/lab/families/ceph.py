@@ -11,6 +11,7 @@ by a .pth file naming a directory with just those two modules.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import time
@@ -27,6 +28,10 @@ MON_ID = "a"
 OSD_ID = "0"
 MGR_ID = "x"
 POOLS = ("volumes",)
+# Nova's RBD backend offers the pool's size as the host's DISK_GB: 32 GiB
+# holds the study's six lab-large servers (4 GB each) with room for images
+# and volumes. The file is sparse: only what is written takes space.
+BLOCK_SIZE = 32 << 30
 
 
 def conf(config: LabConfig) -> Path:
@@ -86,6 +91,7 @@ class Ceph(Family):
             "ceph_fsid": fsid(config),
             "ceph_port_min": str(low),
             "ceph_port_max": str(low + CEPH_DAEMON_PORTS - 1),
+            "ceph_block_size": str(BLOCK_SIZE),
         }
 
     def render(self, config, values):
@@ -163,6 +169,8 @@ class Ceph(Family):
         run.start("ceph-mon")
         if not steps.is_done(config, "ceph-osd"):
             self._make_osd(config)
+        elif run.started_at("ceph-osd") is None:
+            self._grow_osd(config)
         run.start("ceph-osd")
         run.start("ceph-mgr")
         if not steps.is_done(config, "ceph-pools"):
@@ -174,6 +182,33 @@ class Ceph(Family):
                     timeout=120,
                 )
             steps.mark_done(config, "ceph-pools")
+
+    def _grow_osd(self, config: LabConfig) -> None:
+        """An OSD that an older lab made smaller than BLOCK_SIZE grows in
+        place, its images kept: the file, then bluestore's view of it.
+        Bluestore's own label says whether it is done, so a grow that was
+        interrupted is finished by the next ``lab up``."""
+        block = config.data / "ceph" / f"osd-{OSD_ID}.bluestore"
+        if not block.is_file():
+            return
+        label = steps.run_logged(
+            config, ["ceph-bluestore-tool", "show-label", "--dev", str(block)]
+        )
+        if next(iter(json.loads(label).values()))["size"] >= BLOCK_SIZE:
+            return
+        if block.stat().st_size < BLOCK_SIZE:
+            os.truncate(block, BLOCK_SIZE)
+        osd_data = config.data / "ceph" / f"osd-{OSD_ID}"
+        steps.run_logged(
+            config,
+            [
+                "ceph-bluestore-tool",
+                "bluefs-bdev-expand",
+                "--path",
+                str(osd_data),
+            ],
+            timeout=300,
+        )
 
     def _make_osd(self, config: LabConfig) -> None:
         osd_data = config.data / "ceph" / f"osd-{OSD_ID}"

@@ -64,11 +64,28 @@ AVAILABILITY_ZONE = "libvirt"
 # of RAM; 40, 80 and 160 GB of disk), scaled to a 2-core machine with
 # their 1 : 2 : 4 ratios. A busybox guest with its 64 MiB dirtying load
 # needs more than 128 MiB (its root is in RAM).
-FLAVORS = (
+STUDY_FLAVORS = (
     {"name": "lab-small", "vcpus": 1, "ram": 192, "disk": 1},
     {"name": "lab-medium", "vcpus": 2, "ram": 384, "disk": 2},
     {"name": "lab-large", "vcpus": 4, "ram": 768, "disk": 4},
 )
+
+
+def lab_flavors(host_cpus: int | None = None) -> tuple[dict, ...]:
+    """The lab's flavors, vCPUs capped at the host's CPUs.
+
+    Placement caps one server's VCPU at the compute's CPU count
+    (``max_unit``) whatever the allocation ratio, so a 4-vCPU lab-large
+    was never placed on 2 cores ("No valid host"). Memory and disk keep
+    the 1 : 2 : 4 ratios, and memory is what a migration copies.
+    """
+    cpus = max(1, host_cpus or os.cpu_count() or 1)
+    return tuple(
+        {**flavor, "vcpus": min(flavor["vcpus"], cpus)}
+        for flavor in STUDY_FLAVORS
+    )
+
+
 LIBVIRT_PORT = 16509
 # Inside each host: these paths are its own directories.
 BIND_MOUNTS = {
@@ -574,10 +591,12 @@ def live_migration_args(config: LabConfig) -> dict:
     return {
         "image": IMAGE,
         # The catalogue's sizes (LM.*: flavor small, medium, large).
-        "flavor_names": {
-            size: flavor["name"]
-            for size, flavor in zip(("small", "medium", "large"), FLAVORS)
-        },
+        "flavor_names": dict(
+            zip(
+                ("small", "medium", "large"),
+                (f["name"] for f in STUDY_FLAVORS),
+            )
+        ),
         "network": GUEST_NETWORK,
         "host": HOSTS[0],
         "target_host": HOSTS[1],

@@ -8,21 +8,21 @@ from pathlib import Path
 
 from rally_osic.lab.families.libvirt import (
     AVAILABILITY_ZONE,
-    FLAVORS,
     GUEST_NETWORK,
     GUEST_SUBNET,
     HOSTS,
     PHYSNET,
+    lab_flavors,
 )
 from rally_osic.lab.families.nova import COMPUTE
 
 
 def ensure_flavors(sess) -> None:
-    """The lab's flavors as FLAVORS says; a flavor cannot change, so one
-    left by an older lab with other sizes is made again."""
+    """The lab's flavors as :func:`lab_flavors` says; a flavor cannot
+    change, so one left by an older lab with other sizes is made again."""
     flavors = sess.get("/flavors/detail", endpoint_filter=COMPUTE).json()
     existing = {flavor["name"]: flavor for flavor in flavors["flavors"]}
-    for flavor in FLAVORS:
+    for flavor in lab_flavors():
         old = existing.get(flavor["name"])
         if old and all(old[key] == flavor[key] for key in flavor):
             continue

@@ -284,6 +284,28 @@ def test_libvirt_storage_local_or_on_ceph(libvirt_lab):
     assert "/ceph" not in libvirt.compute_env(libvirt_lab)["PATH"]
 
 
+def test_every_flavor_can_be_placed_and_six_fit_on_ceph(libvirt_lab):
+    """Placement caps a server's VCPU at the host's CPUs, and Nova's RBD
+    backend offers the pool's size as DISK_GB: the study's six servers
+    of the largest flavor must fit both."""
+    from rally_osic.lab.families import libvirt
+
+    on_two = libvirt.lab_flavors(2)
+    assert [f["vcpus"] for f in on_two] == [1, 2, 2]
+    assert [f["vcpus"] for f in libvirt.lab_flavors(8)] == [1, 2, 4]
+    for key in ("ram", "disk"):
+        small, medium, large = (f[key] for f in on_two)
+        assert (medium, large) == (2 * small, 4 * small), key
+    render.render_all(libvirt_lab)
+    ceph = (libvirt_lab.etc / "ceph" / "ceph.conf").read_text()
+    size = next(
+        int(line.split("=")[1])
+        for line in ceph.splitlines()
+        if line.startswith("bluestore_block_size")
+    )
+    assert size >= 6 * on_two[-1]["disk"] * 1024**3 * 1.25
+
+
 def test_an_old_qemu_stops_lab_up_before_anything_starts(
     libvirt_lab, tmp_path, monkeypatch
 ):
