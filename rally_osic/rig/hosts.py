@@ -208,10 +208,13 @@ DOMAIN_XML = """<domain type='qemu'>
 """
 
 
-def make_certificates(directory: Path, addresses: list[str]) -> None:
+def make_certificates(
+    directory: Path, addresses: list[str], days: int = 2
+) -> None:
     """A CA and one certificate (server and client, for every host's
     address) in the layout QEMU's TLS migration reads: ca-cert.pem,
-    server-cert.pem, server-key.pem, client-cert.pem, client-key.pem."""
+    server-cert.pem, server-key.pem, client-cert.pem, client-key.pem;
+    valid for ``days``."""
     directory.mkdir(parents=True, exist_ok=True)
     sans = ",".join(f"IP:{a}" for a in addresses)
 
@@ -229,7 +232,7 @@ def make_certificates(directory: Path, addresses: list[str]) -> None:
             )
 
     openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(days),
         "-subj", "/CN=rally-osic rig CA", "-keyout", "ca-key.pem",
         "-out", "ca-cert.pem", "-addext", "basicConstraints=critical,CA:TRUE",
         "-addext", "keyUsage=critical,keyCertSign,cRLSign",
@@ -245,7 +248,7 @@ def make_certificates(directory: Path, addresses: list[str]) -> None:
     )
     openssl(
         "x509", "-req", "-in", "host.csr", "-CA", "ca-cert.pem",
-        "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "2",
+        "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", str(days),
         "-extfile", "ext.cnf", "-out", "server-cert.pem",
     )  # fmt: skip
     shutil.copyfile(

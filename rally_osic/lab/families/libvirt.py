@@ -115,6 +115,31 @@ def host_dir(config: LabConfig, host: str) -> Path:
     return config.data / "libvirt" / host
 
 
+def pki_dir(config: LabConfig) -> Path:
+    """QEMU's certificates for native TLS migration, one set for both
+    hosts (it names both management addresses)."""
+    return config.data / "libvirt" / "pki"
+
+
+def ensure_certificates(config: LabConfig) -> None:
+    """Make the hosts' CA and certificate once; a lab keeps them (ten
+    years) so that a guest's TLS migration works after any restart."""
+    from rally_osic.rig.hosts import RigError, make_certificates
+
+    directory = pki_dir(config)
+    names = ("ca-cert.pem", "server-cert.pem", "server-key.pem")
+    if all((directory / name).is_file() for name in names):
+        return
+    try:
+        make_certificates(
+            directory,
+            [mgmt_address(i) for i in range(1, len(HOSTS) + 1)],
+            days=3650,
+        )
+    except RigError as exc:
+        raise steps.SetupError(f"QEMU's TLS certificates: {exc}") from None
+
+
 def instances_path(config: LabConfig) -> Path:
     return config.data / "libvirt" / "instances"
 
@@ -222,7 +247,12 @@ class Libvirt(Family):
                     address=address,
                     port_min=49152,
                     port_max=49215,
-                    tls="",
+                    # Used only by a migration that asks for TLS (Nova's
+                    # live_migration_with_native_tls); verified both ways.
+                    tls=(
+                        f'default_tls_x509_cert_dir = "{pki_dir(config)}"\n'
+                        "default_tls_x509_verify = 1\n"
+                    ),
                 )
             )
             conf = config.etc / "nova" / f"compute-{short(host)}.conf"
@@ -402,6 +432,7 @@ class Libvirt(Family):
             "python3-libvirt",
             ("libvirt.py", "libvirtmod.cpython-*.so", "libvirtaio.py"),
         )
+        ensure_certificates(config)
         for host in HOSTS:
             db = host_dir(config, host) / "ovsdb" / "conf.db"
             if not db.exists():

@@ -247,6 +247,9 @@ def test_libvirt_hosts_configuration(libvirt_lab):
         assert "compute_driver = libvirt.LibvirtDriver" in conf
         libvirtd = data / f"lab-kvm-{index}" / "etc" / "libvirtd.conf"
         assert f'listen_addr = "10.78.1.{index}"' in libvirtd.read_text()
+        qemu = (data / f"lab-kvm-{index}" / "etc" / "qemu.conf").read_text()
+        assert f'default_tls_x509_cert_dir = "{data / "pki"}"' in qemu
+        assert "default_tls_x509_verify = 1" in qemu
     ml2 = (etc / "neutron" / "ml2_conf.ini").read_text()
     assert "hosts = lab-compute-1,lab-compute-2,lab-kvm-1,lab-kvm-2" in ml2
     assert "flat_networks = public,guests" in ml2
@@ -304,6 +307,35 @@ def test_every_flavor_can_be_placed_and_six_fit_on_ceph(libvirt_lab):
         if line.startswith("bluestore_block_size")
     )
     assert size >= 6 * on_two[-1]["disk"] * 1024**3 * 1.25
+
+
+def test_tls_certificates_name_both_hosts_and_are_kept(libvirt_lab):
+    """QEMU checks the target's certificate against the address it
+    migrates to: both management addresses, signed by the lab's CA, and
+    made once (a restart must not change what a host trusts)."""
+    from rally_osic.lab.families import libvirt
+
+    libvirt.ensure_certificates(libvirt_lab)
+    pki = libvirt.pki_dir(libvirt_lab)
+    cert = pki / "server-cert.pem"
+    text = subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-noout", "-text"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "IP Address:10.78.1.1, IP Address:10.78.1.2" in text
+    assert "TLS Web Server Authentication" in text
+    assert "TLS Web Client Authentication" in text
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(pki / "ca-cert.pem"), str(cert)],
+        capture_output=True,
+        text=True,
+    )
+    assert verified.returncode == 0, verified.stderr
+    made = cert.stat().st_mtime_ns
+    libvirt.ensure_certificates(libvirt_lab)
+    assert cert.stat().st_mtime_ns == made
 
 
 def test_an_old_qemu_stops_lab_up_before_anything_starts(
