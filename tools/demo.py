@@ -11,7 +11,12 @@
    at 0.5 rps, nova-conductor killed after 30 s and started 10 s later;
 5. the Rally JSON of both (``out/demo/results/``) and one whitepaper
    report of the two, HTML and PDF, in ``out/demo/report/``;
-6. prints the verdicts and where the report is. The lab keeps running
+6. a host evacuation on real guests: ``rally-osic lab up --computes
+   libvirt`` adds two libvirt hosts, then
+   ``task_templates/live_migration_evacuation.yaml`` live-migrates 2
+   QEMU guests to the other host and back twice, with the native and
+   then the tunnelled transport (``--no-evacuation`` skips it);
+7. prints the verdicts and where the report is. The lab keeps running
    (``rally-osic lab down`` stops it).
 
 Every step is bounded; a failure prints one line (with the log to read)
@@ -67,6 +72,14 @@ TASKS = (
         "for 10 s",
     ),
 )
+
+
+# The evacuation: the study's scenario, shrunk (the study had 6 servers
+# and 20 round trips); lab env's task args for the libvirt hosts, and
+# the transport of each run.
+EVACUATION = {"servers": 2, "round_trips": 2, "flavor": "small"}
+TRANSPORTS = ("native", "tunnelled")
+EVACUATE = True
 
 
 class DemoError(Exception):
@@ -126,11 +139,17 @@ def rally_env() -> dict:
     }
 
 
-def lab_up() -> None:
-    step(
-        f"rally-osic lab up, state in {LAB_DIR} (the first run builds "
-        "venvs and the databases: a few minutes)"
-    )
+def lab_up(extra: tuple[str, ...] = ()) -> None:
+    if extra:
+        step(
+            f"rally-osic lab up {' '.join(extra)}: two compute hosts with "
+            "libvirtd and QEMU (the first run builds the guest image)"
+        )
+    else:
+        step(
+            f"rally-osic lab up, state in {LAB_DIR} (the first run builds "
+            "venvs and the databases: a few minutes)"
+        )
     started = time.monotonic()
     # Streamed: the first run takes minutes and says what it does.
     log = LOGS / "lab-up.log"
@@ -143,6 +162,7 @@ def lab_up() -> None:
                 "--state-dir",
                 str(LAB_DIR),
                 *LAB_OPTIONS,
+                *extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -262,6 +282,34 @@ def run_task(key: str, template: str, args: dict, env: dict) -> Path:
     return out
 
 
+def evacuations(env: dict) -> list[Path]:
+    """The libvirt hosts, then one evacuation task per transport."""
+    lab_up(("--computes", "libvirt"))
+    lab_env(env)
+    args_file = LAB_DIR / "live-migration-args.json"
+    try:
+        lab_args = json.loads(args_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise DemoError(f"{args_file}: {exc}") from None
+    results = []
+    for transport in TRANSPORTS:
+        step(
+            "rally task start live_migration_evacuation.yaml: 2 QEMU guests "
+            f"to the other host and back twice, {transport} transport "
+            "(about 2 minutes)"
+        )
+        args = {**lab_args, **EVACUATION, "transport": transport}
+        results.append(
+            run_task(
+                f"evacuation-{transport}",
+                "live_migration_evacuation.yaml",
+                args,
+                env,
+            )
+        )
+    return results
+
+
 def print_verdicts(path: Path) -> bool:
     passed = True
     for task in json.loads(path.read_text())["tasks"]:
@@ -284,7 +332,7 @@ def print_verdicts(path: Path) -> bool:
 
 
 def parse_args(argv: list[str]) -> None:
-    global LAB_DIR
+    global LAB_DIR, EVACUATE
     parser = argparse.ArgumentParser(
         description="Run the rally-osic demo against the local lab."
     )
@@ -301,12 +349,19 @@ def parse_args(argv: list[str]) -> None:
         "service already uses them)",
     )
     parser.add_argument(
+        "--no-evacuation",
+        action="store_true",
+        help="skip the live-migration evacuation on real guests (about "
+        "5 minutes of the demo)",
+    )
+    parser.add_argument(
         "--venv-dir",
         type=Path,
         help="for a new lab: where its services venvs are (or go)",
     )
     args = parser.parse_args(argv)
     LAB_DIR = args.state_dir.resolve()
+    EVACUATE = not args.no_evacuation
     if args.port_offset is not None:
         LAB_OPTIONS.extend(["--port-offset", str(args.port_offset)])
     if args.venv_dir:
@@ -327,6 +382,8 @@ def main(argv: list[str]) -> int:
             seconds = args["duration"] + 25
             step(f"rally task start {template}: {text} (about {seconds} s)")
             results.append(run_task(key, template, args, env))
+        if EVACUATE:
+            results.extend(evacuations(env))
         step(f"rally-osic report -> {REPORT.relative_to(ROOT)}/ (HTML, PDF)")
         report = run(
             [
