@@ -531,3 +531,68 @@ def test_a_migration_past_its_timeout_is_aborted_and_the_evacuation_goes_on(
         )
         assert "live_migration_bandwidth" not in path.read_text(), path
     _assert_nothing_left(config, args)
+
+
+def _force_down(sess, host: str, down: bool) -> None:
+    """Nova's forced_down of a compute service: what an operator does
+    to a host known dead, so that Nova stops waiting for its heartbeat
+    to age (service_down_time) before it refuses to send it guests."""
+    headers = {"OpenStack-API-Version": "compute 2.53"}
+    compute = {"service_type": "compute", "interface": "public"}
+    (service,) = sess.get(
+        f"/os-services?binary=nova-compute&host={host}",
+        endpoint_filter=compute,
+        headers=headers,
+    ).json()["services"]
+    response = sess.put(
+        f"/os-services/{service['id']}",
+        json={"forced_down": down},
+        endpoint_filter=compute,
+        headers=headers,
+    )
+    assert response.json()["service"]["forced_down"] is down
+
+
+def test_a_target_compute_that_is_down_fails_each_migration(
+    libvirt_lab, lab_rally
+):
+    """lab-kvm-2's nova-compute stopped and forced down: Nova refuses to
+    live-migrate a guest there, each migration is a recorded failure
+    with Nova's reason, the evacuation goes on to the next server, and
+    the task's clean-up leaves nothing behind."""
+    config = lab_config.load(libvirt_lab.state_dir)
+    args = json.loads(
+        (config.state_dir / "live-migration-args.json").read_text()
+    )
+    args.update(servers=2, round_trips=1, timeout=120, poll_interval=0.25)
+    sess = admin_session(config.state_dir)
+    stopped = libvirt_lab.cli("down", "--only", "nova-compute-kvm-2")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    try:
+        _force_down(sess, HOSTS[1], True)
+        started = time.monotonic()
+        run, uuid = lab_rally.start_template(TEMPLATE, args, timeout=900)
+        print(
+            f"\nevacuation to a dead host {time.monotonic() - started:.0f} s"
+        )
+    finally:
+        _force_down(sess, HOSTS[1], False)
+        back = libvirt_lab.cli("up", "--only", "nova-compute-kvm-2")
+        assert back.returncode == 0, back.stdout + back.stderr
+    assert uuid, run.stdout[-3000:] + run.stderr[-2000:]
+    (task,) = lab_rally.report_json(uuid)["tasks"]
+    (workload,) = task["subtasks"][0]["workloads"]
+    assert task["status"] == "finished", run.stdout[-3000:]
+    first, back = workload["data"]
+    assert "2 of 2 migrations failed (lab-kvm-1 -> lab-kvm-2)" in str(
+        first["error"]
+    ), first["error"]
+    assert not back["error"], back["error"]
+    rows, none_back = output_tables(workload, "Live migrations")
+    assert none_back == [] and len(rows) == 2
+    for row in rows:
+        assert row["success"] is False, row
+        assert row["error"].startswith("API error: "), row
+        assert "lab-kvm-2" in row["error"], row
+        assert (row["source"], row["target"]) == HOSTS, row
+    _assert_nothing_left(config, args)
