@@ -76,6 +76,7 @@ pytestmark = pytest.mark.functional
 REPO = Path(__file__).resolve().parents[3]
 TEMPLATE = REPO / "task_templates" / "live_migration_evacuation.yaml"
 HOSTS = ("lab-kvm-1", "lab-kvm-2")
+ENDED_BY_ABORT = ("cancelled", "error")  # Nova's migration status
 
 
 def _up_with_env(lab, lab_rally, *args: str) -> None:
@@ -479,7 +480,12 @@ def test_a_migration_past_its_timeout_is_aborted_and_the_evacuation_goes_on(
     through Nova's API, libvirt cancels it and the guest stays on its
     host. Each migration is a recorded failure with that reason, the
     evacuation goes on to the next server, and the task's clean-up
-    leaves nothing behind."""
+    leaves nothing behind.
+
+    Nova's record ends "cancelled" or "error": its libvirt driver rolls
+    the migration back twice, once from the job monitor (cancelled) and
+    once from the thread whose migrateToURI3 the abort broke (error),
+    and the last one wins (both seen here)."""
     config = lab_config.load(libvirt_lab.state_dir)
     args = json.loads(
         (config.state_dir / "live-migration-args.json").read_text()
@@ -517,13 +523,15 @@ def test_a_migration_past_its_timeout_is_aborted_and_the_evacuation_goes_on(
         assert row["success"] is False, row
         assert row["error"].startswith(
             "timed out after 10 s; aborted (server on lab-kvm-1, migration "
-            "cancelled)"
+            f"{row['migration_status']})"
         ), row
-        assert row["migration_status"] == "cancelled", row
+        assert row["migration_status"] in ENDED_BY_ABORT, row
         assert (row["source"], row["target"]) == HOSTS, row
     evacuations = output_tables(workload, "Evacuation")
     assert [t[0]["success_rate"] for t in evacuations] == ["0/2", "0/0"]
-    assert nova.moves() == [(*HOSTS, "cancelled")] * 2, nova.moves()
+    moves = nova.moves()
+    assert [move[:2] for move in moves] == [HOSTS] * 2, moves
+    assert {move[2] for move in moves} <= set(ENDED_BY_ABORT), moves
     # The option was there during the run, and gone after it.
     for path, texts in nova.seen.items():
         assert any("live_migration_bandwidth = 1" in text for text in texts), (
