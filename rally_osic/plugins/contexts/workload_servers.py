@@ -190,7 +190,7 @@ class WorkloadServers(context.Context):
             entry["host"] = getattr(server, "OS-EXT-SRV-ATTR:host", None)
             entry["address"] = _address(server, network)
         self._wait_probes(state, workload, deadline)
-        LOG.info("%d workload servers on %s", len(state["servers"]), host)
+        LOG.info(f"{len(state['servers'])} workload servers on {host}")
 
     def _wait_active(self, nova, server_id: str, deadline: float):
         while True:

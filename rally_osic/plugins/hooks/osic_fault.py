@@ -137,7 +137,7 @@ class OsicFaultHook(hook.HookAction):
             env = env_mgr.EnvManager.get(self.task["env_uuid"])
             return env.data.get("extras") or {}
         except Exception as exc:  # no env: config found elsewhere
-            LOG.debug("osic_fault: no env extras: %s", exc)
+            LOG.debug(f"osic_fault: no env extras: {exc}")
             return {}
 
     def run(self):
