@@ -70,8 +70,9 @@ class Case:
         return self.name
 
 
+# 30 s after the restore: the verdict is checked against the data.
 KILL_5S = {
-    "duration": 70,
+    "duration": 60,
     "fault_at": 25,
     "outage": 5,
     "max_degraded": 60,
