@@ -57,9 +57,10 @@ def register(subparsers) -> None:
         default=None,
         metavar="N",
         help="controller nodes, each on its own loopback address "
-        "(127.0.1.1, ...): a Galera node, a RabbitMQ node and a memcached "
-        "on each, HAProxy in front of Galera; fixed when the lab is "
-        "created (default 1: everything once, on 127.0.0.1)",
+        "(127.0.1.1, ...): a Galera node, a RabbitMQ node, a memcached, "
+        "each API and nova's conductor and scheduler on each, HAProxy in "
+        "front; fixed when the lab is created (default 1: everything "
+        "once, on 127.0.0.1)",
     )
     up.add_argument(
         "--only",

@@ -92,8 +92,8 @@ class LabConfig:
     # Optional service families enabled in this lab (lab up --services).
     families: tuple[str, ...] = ()
     # Controller nodes: 1 runs everything on HOST; more run a Galera
-    # node, a RabbitMQ node and a memcached on each controller's address,
-    # with HAProxy on HOST in front of Galera.
+    # node, a RabbitMQ node, a memcached and each API and nova worker on
+    # each controller's address, with HAProxy on HOST in front.
     controllers: int = 1
 
     @property

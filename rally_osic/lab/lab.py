@@ -25,7 +25,7 @@ from rally_osic.lab import (
 )
 from rally_osic.lab import config as lab_config
 from rally_osic.lab.config import LabConfig
-from rally_osic.lab.families import infra
+from rally_osic.lab.families import infra, infra_ha
 from rally_osic.lab.services import Service
 
 
@@ -64,6 +64,8 @@ def _start_and_wait(service: Service, timeout: float | None = None) -> None:
 
 def _run_parallel(jobs: list) -> None:
     """Run callables in threads; re-raise the first failure."""
+    if not jobs:
+        return
     with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
         futures = [pool.submit(job) for job in jobs]
         for future in futures:
@@ -304,6 +306,12 @@ def _full_up(run: Run) -> None:
         except procs.NotRunnable as exc:
             raise LabError(str(exc)) from exc
     _run_parallel([lambda s=s: _start_and_wait(s) for s in table.values()])
+    # Each copy answered on its node; HAProxy sends callers to one only
+    # once its own checks saw it rise.
+    balanced = infra_ha.balanced(list(table.values()))
+    _run_parallel(
+        [lambda n=n: infra_ha.wait_served(config, n) for n in balanced]
+    )
     phase("all services healthy")
     _run_parallel([lambda f=f: f.ready(run) for f in run.families])
     steps.mark_done(config, "resources")

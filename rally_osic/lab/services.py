@@ -85,6 +85,8 @@ def web_api_argv(
     threads: int,
     venv: Path | None = None,
     port: int | None = None,
+    address: str = HOST,
+    log_name: str | None = None,
 ) -> tuple[str, ...]:
     venv = venv or config.services_venv
     return tuple(
@@ -92,7 +94,7 @@ def web_api_argv(
         + [
             str(venv / "bin" / "gunicorn"),
             "--bind",
-            f"{HOST}:{port or config.port(name)}",
+            f"{address}:{port or config.port(name)}",
             "--workers",
             str(workers),
             "--threads",
@@ -108,7 +110,7 @@ def web_api_argv(
             "--pythonpath",
             str(DATA_DIR),
             "--error-logfile",
-            str(config.log / f"{name}.log"),
+            str(config.log / f"{log_name or name}.log"),
             f"osic_lab_wsgi:{factory}()",
         ]
     )
@@ -123,13 +125,17 @@ def web_api(
     venv: Path | None = None,
     health_path: str = "/",
     port_name: str | None = None,
+    address: str = HOST,
+    service_name: str | None = None,
     **fields,
 ) -> Service:
     """A WSGI app under gunicorn, recognised by its own error log."""
     log = config.log
     port_name = port_name or name
+    service_name = service_name or name
+    port = config.port(port_name)
     return Service(
-        name=name,
+        name=service_name,
         argv=web_api_argv(
             config,
             name,
@@ -137,16 +143,42 @@ def web_api(
             workers,
             threads,
             venv,
-            port=config.port(port_name),
+            port=port,
+            address=address,
+            log_name=service_name,
         ),
-        match=f"error-logfile {log / name}.log",
-        log_file=log / f"{name}.log",
-        pidfile=config.run / f"{name}.pid",
-        port=config.port(port_name),
-        health=config.url(port_name, health_path),
+        match=f"error-logfile {log / service_name}.log",
+        log_file=log / f"{service_name}.log",
+        pidfile=config.run / f"{service_name}.pid",
+        port=port,
+        health=f"http://{address}:{port}{health_path}",
         env={"OSIC_LAB_ETC": str(config.etc)},
+        address=address,
         **fields,
     )
+
+
+def web_apis(
+    config: LabConfig, name: str, factory: str, *args, **fields
+) -> list[Service]:
+    """``web_api`` once, or on every controller of a lab with several
+    (``name-1``, ``name-2``, ...: one fault target ``name``), each on
+    its node's address, behind HAProxy on the catalog address."""
+    if not config.clustered:
+        return [web_api(config, name, factory, *args, **fields)]
+    return [
+        web_api(
+            config,
+            name,
+            factory,
+            *args,
+            address=node,
+            service_name=f"{name}-{index}",
+            target=name,
+            **fields,
+        )
+        for index, node in enumerate(config.nodes, start=1)
+    ]
 
 
 def command(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from rally_osic.lab import catalog, steps
 from rally_osic.lab.config import LabConfig
 from rally_osic.lab.families import CatalogEntry, Family, ceph
-from rally_osic.lab.services import Service, command, venv_python, web_api
+from rally_osic.lab.services import Service, command, venv_python, web_apis
 
 VOLUME_HOST = "lab-storage@ceph"
 
@@ -49,16 +49,14 @@ class Cinder(Family):
 
     def services(self, config: LabConfig) -> list[Service]:
         conf = config.etc / "cinder" / "cinder.conf"
-        services = [
-            web_api(
-                config,
-                "cinder-api",
-                "cinder",
-                venv=config.venv("cinder"),
-                family=self.name,
-                port_name="cinder",
-            )
-        ]
+        services = web_apis(
+            config,
+            "cinder-api",
+            "cinder",
+            venv=config.venv("cinder"),
+            family=self.name,
+            port_name="cinder",
+        )
         for binary in ("cinder-scheduler", "cinder-volume"):
             services.append(
                 command(

@@ -7,7 +7,7 @@ import shutil
 from rally_osic.lab import catalog, steps
 from rally_osic.lab.config import LabConfig
 from rally_osic.lab.families import CatalogEntry, Family
-from rally_osic.lab.services import Service, web_api
+from rally_osic.lab.services import Service, web_apis
 
 IMAGE_NAME = "lab-image"
 
@@ -30,7 +30,7 @@ class Glance(Family):
             shutil.copyfile(paste, config.etc / "glance" / paste.name)
 
     def services(self, config: LabConfig) -> list[Service]:
-        return [web_api(config, "glance", "glance", family=self.name)]
+        return web_apis(config, "glance", "glance", family=self.name)
 
     def setup(self, run) -> None:
         config = run.config

@@ -2,11 +2,14 @@
 
 Each controller is a loopback address of its own (127.0.1.1, 127.0.1.2,
 ...) with a Galera node (MariaDB and galera-4), a RabbitMQ node of one
-cluster and a memcached. HAProxy on the catalog address (127.0.0.1)
-sends every database client to one Galera node and keeps the others as
-backups, with OpenStack-Ansible's check (an HTTP cluster check on each
-node) and timings (see ``haproxy_cfg``). The services list every
-RabbitMQ node and every memcached, as OpenStack-Ansible configures them.
+cluster and a memcached, and its own copy of each API (``BALANCED_APIS``,
+``services.web_apis``) and of nova's conductor and scheduler. HAProxy on
+the catalog address (127.0.0.1) sends every database client to one
+Galera node and keeps the others as backups, with OpenStack-Ansible's
+check (an HTTP cluster check on each node) and timings (see
+``haproxy_cfg``), and spreads each API's callers over every node that
+passes its check. The services list every RabbitMQ node and every
+memcached, as OpenStack-Ansible configures them.
 
 Recipes and what failed first: ../shared/notes/ha-lab.md. The Galera
 nodes run as the ``mysql`` user: as root, the joiners' rsync state
@@ -45,6 +48,18 @@ SYNCED = "4"
 CHECK_INTERVAL_MS = 2000
 RISE = 2
 FALL = 2
+# The APIs that run on every controller: the family that runs each, its
+# port's name, and OpenStack-Ansible's health check of it (the same
+# group_vars: haproxy_backend_options "httpchk <this> HTTP/1.0"; balance
+# type http, haproxy_server's default algorithm leastconn).
+BALANCED_APIS = {
+    "keystone": ("keystone", "keystone", "HEAD /"),
+    "glance": ("glance", "glance", "GET /"),
+    "placement": ("placement", "placement", "GET /"),
+    "nova-api": ("nova", "nova-api", "HEAD /"),
+    "neutron": ("neutron", "neutron", "GET /"),
+    "cinder-api": ("cinder", "cinder", "HEAD /"),
+}
 
 
 def index_of(config: LabConfig, node: str) -> int:
@@ -130,7 +145,81 @@ def rabbitmq_conf(config: LabConfig, node: str) -> str:
     )
 
 
-def haproxy_cfg(config: LabConfig) -> str:
+def balanced(services: list[Service]) -> dict[str, list[Service]]:
+    """API name -> its copies on the controllers, for HAProxy."""
+    found: dict[str, list[Service]] = {}
+    for service in services:
+        if service.target in BALANCED_APIS:
+            found.setdefault(service.target, []).append(service)
+    return found
+
+
+def _api_sections(apis: dict) -> list[str]:
+    check = f"inter {CHECK_INTERVAL_MS} rise {RISE} fall {FALL}"
+    lines = []
+    for name, copies in apis.items():
+        method_path = BALANCED_APIS[name][2]
+        port = copies[0].port
+        lines += [
+            f"frontend {name}-front",
+            f"    bind {HOST}:{port}",
+            "    mode http",
+            "    option forwardfor",
+            f"    default_backend {name}-back",
+            "",
+            f"backend {name}-back",
+            "    mode http",
+            "    balance leastconn",
+            f'    option httpchk {method_path} "HTTP/1.0"',
+            *(
+                f"    server controller-{index} {api.address}:{api.port} "
+                f"check {check}"
+                for index, api in enumerate(copies, start=1)
+            ),
+            "",
+        ]
+    return lines
+
+
+def wait_served(config: LabConfig, name: str, timeout: float = 60) -> None:
+    """Until HAProxy sends the API's callers to a copy it has seen
+    healthy (``RISE`` checks after the copy answers)."""
+    import urllib.error
+    import urllib.request
+
+    url = config.url(BALANCED_APIS[name][1], "/")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+            error = f"HTTP {exc.code}"
+        except OSError as exc:
+            error = str(exc)
+        if time.monotonic() > deadline:
+            raise steps.SetupError(
+                f"HAProxy did not serve {name} at {url} within "
+                f"{timeout:.0f} s: {error}"
+            )
+        time.sleep(0.5)
+
+
+def frontend_ports(config: LabConfig) -> tuple[int, ...]:
+    """The catalog-address ports HAProxy binds for the APIs."""
+    from rally_osic.lab import families
+
+    enabled = {family.name for family in families.enabled(config)}
+    return tuple(
+        config.port(port_name)
+        for family, port_name, _ in BALANCED_APIS.values()
+        if family in enabled
+    )
+
+
+def haproxy_cfg(config: LabConfig, apis: dict | None = None) -> str:
     check = f"inter {CHECK_INTERVAL_MS} rise {RISE} fall {FALL}"
     servers = [
         f"    server controller-{index} {node}:{config.port('mariadb')} "
@@ -170,6 +259,7 @@ def haproxy_cfg(config: LabConfig) -> str:
             '    option httpchk HEAD / "HTTP/1.0"',
             *servers,
             "",
+            *_api_sections(apis or {}),
         ]
     )
 
@@ -254,7 +344,10 @@ def render(config: LabConfig) -> None:
         shutil.chown(data / "mariadb-run", owner, owner)
         (config.log / f"rabbitmq-{index}").mkdir(parents=True, exist_ok=True)
     (config.data / "rabbitmq").mkdir(parents=True, exist_ok=True)
-    write_atomic(config.etc / "haproxy.cfg", haproxy_cfg(config), 0o644)
+    from rally_osic.lab import services as lab_services
+
+    apis = balanced(lab_services.build(config))
+    write_atomic(config.etc / "haproxy.cfg", haproxy_cfg(config, apis), 0o644)
 
 
 def services(config: LabConfig, family: str) -> list[Service]:
@@ -339,6 +432,7 @@ def services(config: LabConfig, family: str) -> list[Service]:
             (HAPROXY, "-db", "-f", str(haproxy_cfg_file)),
             f"haproxy -db -f {haproxy_cfg_file}",
             port=config.port("mariadb"),
+            extra_ports=frontend_ports(config),
             health=f"tcp://{HOST}:{config.port('mariadb')}",
             kind="infra",
             family=family,

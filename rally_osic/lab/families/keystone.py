@@ -1,4 +1,9 @@
-"""Keystone under gunicorn, with fernet keys the lab writes itself."""
+"""Keystone under gunicorn, with fernet keys the lab writes itself.
+
+With several controllers, one keystone on each (keystone-1, ...), behind
+HAProxy on the catalog address; they share the fernet keys, as
+OpenStack-Ansible's keystone nodes do once it has synchronised them.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ from pathlib import Path
 
 from rally_osic.lab import catalog, render, steps
 from rally_osic.lab.config import REGION, LabConfig
-from rally_osic.lab.families import Family
-from rally_osic.lab.services import Service, web_api
+from rally_osic.lab.families import Family, infra_ha
+from rally_osic.lab.services import Service, web_apis
 
 
 def _write_keys(repository: Path) -> None:
@@ -34,13 +39,13 @@ class Keystone(Family):
         _write_keys(config.etc / "keystone" / "credential-keys")
 
     def services(self, config: LabConfig) -> list[Service]:
-        return [
-            web_api(config, "keystone", "keystone", 2, 4, family=self.name)
-        ]
+        return web_apis(config, "keystone", "keystone", 2, 4, family=self.name)
 
     def setup(self, run) -> None:
         sync(run.config)
-        run.start("keystone")
+        run.start_all([s.name for s in self.services(run.config)])
+        if run.config.clustered:
+            infra_ha.wait_served(run.config, "keystone")
         catalog.register(run.config)
 
 

@@ -7,7 +7,7 @@ import shutil
 from rally_osic.lab import steps
 from rally_osic.lab.config import LabConfig
 from rally_osic.lab.families import CatalogEntry, Family
-from rally_osic.lab.services import DATA_DIR, Service, web_api
+from rally_osic.lab.services import DATA_DIR, Service, web_apis
 
 
 def conf_args(config: LabConfig) -> list[str]:
@@ -81,15 +81,13 @@ class Neutron(Family):
         (config.data / "neutron" / "lock").mkdir(parents=True, exist_ok=True)
 
     def services(self, config: LabConfig) -> list[Service]:
-        return [
-            web_api(
-                config,
-                "neutron",
-                "neutron",
-                venv=config.neutron_venv,
-                family=self.name,
-            )
-        ]
+        return web_apis(
+            config,
+            "neutron",
+            "neutron",
+            venv=config.neutron_venv,
+            family=self.name,
+        )
 
     def setup(self, run) -> None:
         config = run.config

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from pathlib import Path
 
 from rally_osic.lab import catalog, render, steps
-from rally_osic.lab.config import LabConfig
+from rally_osic.lab.config import LabConfig, write_atomic
 from rally_osic.lab.families import CatalogEntry, Family
-from rally_osic.lab.services import Service, command, venv_python, web_api
+from rally_osic.lab.services import Service, command, venv_python, web_apis
 
 WORKERS = ("nova-conductor", "nova-scheduler")
 COMPUTE_HOSTS = ("lab-compute-1", "lab-compute-2")
@@ -29,6 +30,47 @@ def nova_argv(config: LabConfig, binary: str, *conf_files) -> tuple:
     return tuple(argv)
 
 
+def controller_conf(config: LabConfig, index: int) -> Path:
+    """What differs on controller ``index``: Nova's own host name, so
+    that each conductor and scheduler is a service of its own."""
+    return config.etc / "nova" / f"controller-{index}.conf"
+
+
+def workers(config: LabConfig, family: str) -> list[Service]:
+    """nova-conductor and nova-scheduler: once, or on every controller
+    (``nova-conductor-1``, ...: one fault target ``nova-conductor``)."""
+    nova_conf = config.etc / "nova" / "nova.conf"
+    found = []
+    for name in WORKERS:
+        if not config.clustered:
+            found.append(
+                command(
+                    config,
+                    name,
+                    nova_argv(config, name),
+                    f"{name} --config-file {nova_conf}",
+                    health=config.amqp_health,
+                    family=family,
+                )
+            )
+            continue
+        for index, node in enumerate(config.nodes, start=1):
+            own = controller_conf(config, index)
+            found.append(
+                command(
+                    config,
+                    f"{name}-{index}",
+                    nova_argv(config, name, own),
+                    f"{name} --config-file {nova_conf} --config-file {own}",
+                    health=config.amqp_health,
+                    family=family,
+                    address=node,
+                    target=name,
+                )
+            )
+    return found
+
+
 class Nova(Family):
     name = "nova"
     summary = "Nova API, conductor, scheduler, 2 fake computes"
@@ -47,6 +89,13 @@ class Nova(Family):
 
     def render(self, config, values):
         super().render(config, values)
+        for index in range(1, config.controllers + 1):
+            if config.clustered:
+                write_atomic(
+                    controller_conf(config, index),
+                    f"[DEFAULT]\nhost = controller-{index}\n",
+                    0o644,
+                )
         for index, host in enumerate(COMPUTE_HOSTS, start=1):
             render.write(
                 config,
@@ -67,19 +116,8 @@ class Nova(Family):
             shutil.copyfile(paste, config.etc / "nova" / paste.name)
 
     def services(self, config: LabConfig) -> list[Service]:
-        nova_conf = config.etc / "nova" / "nova.conf"
-        services = [web_api(config, "nova-api", "nova_api", family=self.name)]
-        for name in WORKERS:
-            services.append(
-                command(
-                    config,
-                    name,
-                    nova_argv(config, name),
-                    f"{name} --config-file {nova_conf}",
-                    health=config.amqp_health,
-                    family=self.name,
-                )
-            )
+        services = web_apis(config, "nova-api", "nova_api", family=self.name)
+        services += workers(config, self.name)
         for index, _host in enumerate(COMPUTE_HOSTS, start=1):
             host_conf = config.etc / "nova" / f"compute-{index}.conf"
             services.append(
@@ -140,6 +178,9 @@ class Nova(Family):
                 continue
             if name in hosts:
                 key = f"nova-compute@{hosts[name]}"
+            elif name.rsplit("-", 1)[0] in WORKERS:
+                binary, index = name.rsplit("-", 1)
+                key = f"{binary}@controller-{index}"
             else:
                 key = next((k for k in states if k.startswith(f"{name}@")), "")
             state = states.get(key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rally_osic.lab import steps
 from rally_osic.lab.config import LabConfig
 from rally_osic.lab.families import CatalogEntry, Family
-from rally_osic.lab.services import Service, web_api
+from rally_osic.lab.services import Service, web_apis
 
 
 class Placement(Family):
@@ -18,7 +18,7 @@ class Placement(Family):
     templates = (("placement.conf", "placement/placement.conf"),)
 
     def services(self, config: LabConfig) -> list[Service]:
-        return [web_api(config, "placement", "placement", family=self.name)]
+        return web_apis(config, "placement", "placement", family=self.name)
 
     def setup(self, run) -> None:
         config = run.config

@@ -64,7 +64,9 @@ def test_one_controller_is_today_s_lab(tmp_path):
     assert config.transport_url.count("@") == 1
     names = {s.name for s in services.build(config)}
     assert {"mariadb", "memcached", "rabbitmq", "epmd"} <= names
+    assert {"keystone", "nova-api", "nova-conductor", "neutron"} <= names
     assert "haproxy" not in names
+    assert infra_ha.balanced(services.build(config)) == {}
     render.render_all(config)
     nova = (config.etc / "nova" / "nova.conf").read_text()
     assert "memcache_servers = 127.0.0.1:11211" in nova
@@ -75,10 +77,22 @@ def test_each_controller_runs_its_own_exact_services(ha_lab):
     table = services.build(ha_lab)
     by_name = {s.name: s for s in table}
     for index, node in enumerate(NODES, start=1):
-        for base in ("mariadb", "galera-check", "memcached", "rabbitmq"):
+        for base in (
+            "mariadb",
+            "galera-check",
+            "memcached",
+            "rabbitmq",
+            "keystone",
+        ):
             service = by_name[f"{base}-{index}"]
             assert service.address == node
             assert service.target == base
+        keystone = by_name[f"keystone-{index}"]
+        assert f"{node}:29000" in keystone.argv
+        assert keystone.health == f"http://{node}:29000/"
+    # Only HAProxy answers on the catalog address's keystone port.
+    assert "keystone" not in by_name
+    assert ha_lab.port("keystone") in by_name["haproxy"].extra_ports
     assert by_name["haproxy"].address == "127.0.0.1"
     assert by_name["haproxy"].port == ha_lab.port("mariadb")
     # No two services listen on one address and port.
@@ -124,6 +138,69 @@ def test_galera_and_haproxy_configs(ha_lab):
     assert "bind 127.0.0.1:27306" in cfg
 
 
+def _section(cfg: str, header: str) -> list[str]:
+    lines = [*cfg.splitlines(), ""]
+    start = lines.index(header) + 1
+    end = lines.index("", start)
+    return [line.strip() for line in lines[start:end]]
+
+
+def test_haproxy_balances_each_api_over_every_controller(ha_lab):
+    apis = infra_ha.balanced(services.build(ha_lab))
+    checks = {
+        "keystone": (29000, "HEAD /"),
+        "glance": (33292, "GET /"),
+        "placement": (32778, "GET /"),
+        "nova-api": (32774, "HEAD /"),
+        "neutron": (33696, "GET /"),
+    }
+    assert list(apis) == list(checks)
+    cfg = infra_ha.haproxy_cfg(ha_lab, apis)
+    for name, (port, check) in checks.items():
+        assert _section(cfg, f"frontend {name}-front")[:2] == [
+            f"bind 127.0.0.1:{port}",
+            "mode http",
+        ]
+        backend = _section(cfg, f"backend {name}-back")
+        # OpenStack-Ansible's service of each API: every node active,
+        # its own check every 2 s, 2 to rise or fall.
+        assert "balance leastconn" in backend
+        assert f'option httpchk {check} "HTTP/1.0"' in backend
+        servers = [
+            line.split() for line in backend if line.startswith("server")
+        ]
+        assert [s[2] for s in servers] == [f"{n}:{port}" for n in NODES]
+        for server in servers:
+            assert server[3:] == [
+                "check", "inter", "2000", "rise", "2", "fall", "2",
+            ]  # fmt: skip
+    assert set(by_port(services.build(ha_lab))["haproxy"]) == {
+        27306,
+        *(port for port, _ in checks.values()),
+    }
+    # The Galera section is unchanged: one active node, two backups.
+    galera = _section(cfg, "backend galera-back")
+    assert sum("backup" in line for line in galera) == 2
+
+
+def by_port(table):
+    return {s.name: (s.port, *s.extra_ports) for s in table}
+
+
+def test_nova_s_workers_run_on_every_controller_as_hosts_of_their_own(
+    ha_lab,
+):
+    by_name = {s.name: s for s in services.build(ha_lab)}
+    for binary in ("nova-conductor", "nova-scheduler"):
+        assert binary not in by_name
+        for index, node in enumerate(NODES, start=1):
+            worker = by_name[f"{binary}-{index}"]
+            assert worker.target == binary
+            assert worker.address == node
+            own = ha_lab.etc / "nova" / f"controller-{index}.conf"
+            assert worker.argv[-2:] == ("--config-file", str(own))
+
+
 def test_services_list_every_node_and_use_quorum_queues(ha_lab, monkeypatch):
     # pytest's temp dir is private to root: no Galera node could use it,
     # but these are only files.
@@ -137,6 +214,8 @@ def test_services_list_every_node_and_use_quorum_queues(ha_lab, monkeypatch):
     assert f"memcache_servers = {render.memcached_servers(ha_lab)}" in keystone
     for index in (1, 2, 3):
         assert (ha_lab.etc / f"controller-{index}" / "my.cnf").exists()
+        own = (ha_lab.etc / "nova" / f"controller-{index}.conf").read_text()
+        assert own == f"[DEFAULT]\nhost = controller-{index}\n"
 
 
 def test_a_fault_on_one_node_names_that_node_s_process(ha_lab):
@@ -147,7 +226,7 @@ def test_a_fault_on_one_node_names_that_node_s_process(ha_lab):
     )
     assert set(NODES) <= set(config["osic"]["local_nodes"])
     assert set(NODES) <= {n["ip"] for n in config["node_discover"]["args"]}
-    for name in ("mariadb", "mysql", "rabbitmq", "memcached"):
+    for name in ("mariadb", "mysql", "rabbitmq", "memcached", "keystone"):
         described = config["services"][name]
         assert described["hosts"] == list(NODES), name
         target = tg.ServiceTarget.from_args(name, described["args"])
