@@ -55,6 +55,19 @@ OUTAGE = 20.0
 # was waiting on the dead node's connection fails when HAProxy gives up
 # on it. Beyond this, a failure is not the failover's.
 FAILOVER_WITHIN = 12.0
+# keystone_kill_keystone.yaml's task args of both kills (with the
+# service and its node): the hook restores the target after OUTAGE.
+KILL_UNDER_AUTHENTICATION = {
+    "action": "kill",
+    "rps": 3,
+    "duration": 75,
+    "fault_at": 25,
+    "outage": OUTAGE,
+    "recover_within": 120,
+    "max_downtime": FAILOVER_WITHIN,
+    "max_degraded": 60,
+    "max_failure_rate": 25,
+}
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +200,64 @@ def _rabbit_nodes(config) -> set[str]:
     return set(json.loads(result.stdout)["running_nodes"])
 
 
+def _kill_on_one_node(ha_lab, ha_rally, args: dict, target: str, saved):
+    """``keystone_kill_keystone.yaml`` with the hook's fault on
+    ``args["nodes"]``; the workload, and the hook's record of the fault
+    and of its one node, checked to be what was asked: ``target`` (say
+    ``mariadb-1``) is the lab's only process that changed PID."""
+    before = _pids(ha_lab)
+    run, uuid = ha_rally.start_template(
+        TEMPLATES / "keystone_kill_keystone.yaml",
+        args,
+        "--deployment",
+        "osic-ha",
+        timeout=420,
+    )
+    assert uuid, run.stdout[-3000:] + run.stderr[-2000:]
+    report = ha_rally.report_json(uuid)
+    saved.write_text(json.dumps(report))
+    [workload] = report["tasks"][0]["subtasks"][0]["workloads"]
+    [hook] = workload["hooks"]
+    [result] = hook["results"]
+    assert result["status"] == "success", result.get("error")
+    fault = result["fault"]
+    [node] = fault["nodes"]
+    assert [node["host"]] == args["nodes"], fault
+    # The first look after SIGKILL may still list the dying processes
+    # while their port already refuses: either is the kill's effect.
+    assert fault["effect"] in ("process gone", "health check failing"), fault
+    assert node["effective_at"] - node["signalled_at"] < 1.0, node
+    assert not set(node["pids_before"]) & set(node["pids_after"]), node
+    assert fault["came_back"] == "restore", fault
+    assert fault["healthy_at"] - fault["effective_at"] >= OUTAGE, fault
+    after = _pids(ha_lab)
+    changed = sorted(n for n in before if after[n] != before[n])
+    assert changed == [target], (before, after)
+    assert after[target] in node["pids_after"], node
+    return workload, fault, node
+
+
+def _rejudged(saved: Path) -> dict[str, dict]:
+    """``rally-osic verdicts --json`` of the saved results, by criterion."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rally_osic.cli",
+            "verdicts",
+            str(saved),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return {
+        row["criterion"]: row
+        for row in map(json.loads, result.stdout.splitlines())
+    }
+
+
 def test_three_controllers_make_one_cluster_of_each(ha_lab):
     assert ha_lab.nodes == ("127.0.1.1", "127.0.1.2", "127.0.1.3")
     for index in (1, 2, 3):
@@ -220,49 +291,17 @@ def test_three_controllers_make_one_cluster_of_each(ha_lab):
 def test_killing_the_active_galera_node_is_a_failover_not_an_outage(
     ha_lab, ha_rally, tmp_path
 ):
-    before = _pids(ha_lab)
     sessions_before = _galera_sessions(ha_lab)
     args = {
+        **KILL_UNDER_AUTHENTICATION,
         "service": "mariadb",
-        "action": "kill",
         "nodes": ["127.0.1.1"],
-        "rps": 3,
-        "duration": 75,
-        "fault_at": 25,
-        "outage": OUTAGE,
-        "recover_within": 120,
-        "max_downtime": FAILOVER_WITHIN,
-        "max_degraded": 60,
-        "max_failure_rate": 25,
         "fault_analysis": {"warmup_iterations": 10},
     }
-    run, uuid = ha_rally.start_template(
-        TEMPLATES / "keystone_kill_keystone.yaml",
-        args,
-        "--deployment",
-        "osic-ha",
-        timeout=420,
+    workload, fault, _ = _kill_on_one_node(
+        ha_lab, ha_rally, args, "mariadb-1", tmp_path / "ha.json"
     )
-    assert uuid, run.stdout[-3000:] + run.stderr[-2000:]
-    report = ha_rally.report_json(uuid)
-    (tmp_path / "ha.json").write_text(json.dumps(report))
-    [workload] = report["tasks"][0]["subtasks"][0]["workloads"]
-    [hook] = workload["hooks"]
-    [result] = hook["results"]
-    assert result["status"] == "success", result.get("error")
-    fault = result["fault"]
-    [node] = fault["nodes"]
-    assert node["host"] == "127.0.1.1", fault
-    assert fault["effect"] == "process gone", fault
-    assert fault["came_back"] == "restore", fault
     killed_at, back_at = fault["effective_at"], fault["healthy_at"]
-    assert back_at - killed_at >= OUTAGE, fault
-
-    # Only the targeted node's process changed.
-    after = _pids(ha_lab)
-    changed = sorted(n for n in before if after[n] != before[n])
-    assert changed == ["mariadb-1"], (before, after)
-    assert after["mariadb-1"] in node["pids_after"], node
 
     iterations = workload["data"]
     failed = [it for it in iterations if it["error"]]
@@ -305,23 +344,7 @@ def test_killing_the_active_galera_node_is_a_failover_not_an_outage(
         time.sleep(1)
 
     # The stored verdicts are what rally-osic verdicts computes.
-    rejudged = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rally_osic.cli",
-            "verdicts",
-            str(tmp_path / "ha.json"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    rows = {
-        row["criterion"]: row
-        for row in map(json.loads, rejudged.stdout.splitlines())
-    }
+    rows = _rejudged(tmp_path / "ha.json")
     assert rows["fault_downtime"]["success"], rows["fault_downtime"]
 
 
@@ -336,22 +359,13 @@ def test_killing_keystone_on_one_node_leaves_the_others_serving(
     failures at most, at the kill, and none afterwards while keystone-2
     stays down. With one controller the same kill is an outage until
     the restore (test_e2e_faults' keystone-kill)."""
-    before = _pids(ha_lab)
     checks_down_before = int(
         _haproxy_stat(ha_lab, "keystone-back")["controller-2"]["chkdown"]
     )
     args = {
+        **KILL_UNDER_AUTHENTICATION,
         "service": "keystone",
-        "action": "kill",
         "nodes": ["127.0.1.2"],
-        "rps": 3,
-        "duration": 75,
-        "fault_at": 25,
-        "outage": OUTAGE,
-        "recover_within": 120,
-        "max_downtime": FAILOVER_WITHIN,
-        "max_degraded": 60,
-        "max_failure_rate": 25,
         # test_e2e_faults' keystone settings: its baseline is tight, and
         # a restarted keystone's cold workers answer their first call in
         # 0.2 s against 0.05 s, which a 9-call running mean counts.
@@ -361,37 +375,11 @@ def test_killing_keystone_on_one_node_leaves_the_others_serving(
             "warmup_iterations": 10,
         },
     }
-    run, uuid = ha_rally.start_template(
-        TEMPLATES / "keystone_kill_keystone.yaml",
-        args,
-        "--deployment",
-        "osic-ha",
-        timeout=420,
+    # Only keystone-2 changes: its master is a new process.
+    workload, fault, _ = _kill_on_one_node(
+        ha_lab, ha_rally, args, "keystone-2", tmp_path / "keystone.json"
     )
-    assert uuid, run.stdout[-3000:] + run.stderr[-2000:]
-    report = ha_rally.report_json(uuid)
-    (tmp_path / "keystone.json").write_text(json.dumps(report))
-    [workload] = report["tasks"][0]["subtasks"][0]["workloads"]
-    [hook] = workload["hooks"]
-    [result] = hook["results"]
-    assert result["status"] == "success", result.get("error")
-    fault = result["fault"]
-    [node] = fault["nodes"]
-    assert node["host"] == "127.0.1.2", fault
-    # The first look after SIGKILL may still list the dying processes
-    # while their port already refuses: either is the kill's effect.
-    assert fault["effect"] in ("process gone", "health check failing"), fault
-    assert node["effective_at"] - node["signalled_at"] < 1.0, node
-    assert not set(node["pids_before"]) & set(node["pids_after"]), node
-    assert fault["came_back"] == "restore", fault
     killed_at, back_at = fault["effective_at"], fault["healthy_at"]
-    assert back_at - killed_at >= OUTAGE, fault
-
-    # Only keystone-2 changed: its master is a new process.
-    after = _pids(ha_lab)
-    changed = sorted(n for n in before if after[n] != before[n])
-    assert changed == ["keystone-2"], (before, after)
-    assert after["keystone-2"] in node["pids_after"], node
     # HAProxy's checks took it out, and put it back after the restore.
     stat = _haproxy_stat(ha_lab, "keystone-back")
     assert int(stat["controller-2"]["chkdown"]) > checks_down_before, stat
@@ -426,24 +414,7 @@ def test_killing_keystone_on_one_node_leaves_the_others_serving(
     )
     assert len(served_while_down) >= 10, len(served_while_down)
 
-    rejudged = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rally_osic.cli",
-            "verdicts",
-            str(tmp_path / "keystone.json"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert rejudged.returncode == 0, rejudged.stdout + rejudged.stderr
-    rows = {
-        row["criterion"]: row
-        for row in map(json.loads, rejudged.stdout.splitlines())
-    }
+    rows = _rejudged(tmp_path / "keystone.json")
     # No outage: at most the kill's few failures, well within the limit.
     assert rows["fault_downtime"]["success"], rows["fault_downtime"]
     assert rows["fault_recovery"]["success"], rows["fault_recovery"]

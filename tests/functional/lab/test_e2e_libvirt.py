@@ -471,6 +471,28 @@ def test_shared_storage_tunnelled_moves_memory_only(libvirt_lab, lab_rally):
     assert images.stdout.split() == [], images.stdout
 
 
+def _failed_evacuation(lab_rally, run, uuid) -> tuple[dict, list]:
+    """A task of 2 servers and 1 round trip whose every migration there
+    failed: the evacuation there failed as a whole, after both tries, and
+    nothing had moved, so there was nothing to bring back. The workload
+    and the 2 migrations' rows."""
+    assert uuid, run.stdout[-3000:] + run.stderr[-2000:]
+    (task,) = lab_rally.report_json(uuid)["tasks"]
+    (workload,) = task["subtasks"][0]["workloads"]
+    assert task["status"] == "finished", run.stdout[-3000:]
+    first, back = workload["data"]
+    assert "2 of 2 migrations failed (lab-kvm-1 -> lab-kvm-2)" in str(
+        first["error"]
+    ), first["error"]
+    assert not back["error"], back["error"]
+    rows, none_back = output_tables(workload, "Live migrations")
+    assert none_back == [] and len(rows) == 2
+    for row in rows:
+        assert row["success"] is False, row
+        assert (row["source"], row["target"]) == HOSTS, row
+    return workload, rows
+
+
 def test_a_migration_past_its_timeout_is_aborted_and_the_evacuation_goes_on(
     libvirt_lab, lab_rally
 ):
@@ -505,28 +527,13 @@ def test_a_migration_past_its_timeout_is_aborted_and_the_evacuation_goes_on(
         nova.stop.set()
         nova.join(5)
     print(f"\ntimed-out evacuation task {time.monotonic() - started:.0f} s")
-    assert uuid, run.stdout[-3000:] + run.stderr[-2000:]
-    (task,) = lab_rally.report_json(uuid)["tasks"]
-    (workload,) = task["subtasks"][0]["workloads"]
-    assert task["status"] == "finished", run.stdout[-3000:]
-    first, back = workload["data"]
-    # The evacuation there failed as a whole, after both tries; nothing
-    # had moved, so there was nothing to bring back.
-    assert "2 of 2 migrations failed (lab-kvm-1 -> lab-kvm-2)" in str(
-        first["error"]
-    ), first["error"]
-    assert not back["error"], back["error"]
-    rows, none_back = output_tables(workload, "Live migrations")
-    assert none_back == []
-    assert len(rows) == 2
+    workload, rows = _failed_evacuation(lab_rally, run, uuid)
     for row in rows:
-        assert row["success"] is False, row
         assert row["error"].startswith(
             "timed out after 10 s; aborted (server on lab-kvm-1, migration "
             f"{row['migration_status']})"
         ), row
         assert row["migration_status"] in ENDED_BY_ABORT, row
-        assert (row["source"], row["target"]) == HOSTS, row
     evacuations = output_tables(workload, "Evacuation")
     assert [t[0]["success_rate"] for t in evacuations] == ["0/2", "0/0"]
     moves = nova.moves()
@@ -587,20 +594,8 @@ def test_a_target_compute_that_is_down_fails_each_migration(
         _force_down(sess, HOSTS[1], False)
         back = libvirt_lab.cli("up", "--only", "nova-compute-kvm-2")
         assert back.returncode == 0, back.stdout + back.stderr
-    assert uuid, run.stdout[-3000:] + run.stderr[-2000:]
-    (task,) = lab_rally.report_json(uuid)["tasks"]
-    (workload,) = task["subtasks"][0]["workloads"]
-    assert task["status"] == "finished", run.stdout[-3000:]
-    first, back = workload["data"]
-    assert "2 of 2 migrations failed (lab-kvm-1 -> lab-kvm-2)" in str(
-        first["error"]
-    ), first["error"]
-    assert not back["error"], back["error"]
-    rows, none_back = output_tables(workload, "Live migrations")
-    assert none_back == [] and len(rows) == 2
+    workload, rows = _failed_evacuation(lab_rally, run, uuid)
     for row in rows:
-        assert row["success"] is False, row
         assert row["error"].startswith("API error: "), row
         assert "lab-kvm-2" in row["error"], row
-        assert (row["source"], row["target"]) == HOSTS, row
     _assert_nothing_left(config, args)
