@@ -213,11 +213,20 @@ def _enable(config: LabConfig, wanted: list[str] | None) -> LabConfig:
     added = set(merged) - set(config.families)
     config = lab_config.save_families(config, merged)
     table = services.by_name(config)
-    for family in families.all_families():
-        if family.name in added:
-            for name in family.reconfigures:
-                if procs.stop(table[name]):
-                    _say(f"stopped {name} (its configuration changes)")
+    stale = [
+        name
+        for family in families.all_families()
+        if family.name in added
+        for name in family.reconfigures
+    ]
+    # A new API on every controller gets a frontend in haproxy.cfg.
+    if config.clustered and any(
+        family in added for family, _, _ in infra_ha.BALANCED_APIS.values()
+    ):
+        stale.append("haproxy")
+    for name in stale:
+        if procs.stop(table[name]):
+            _say(f"stopped {name} (its configuration changes)")
     return config
 
 

@@ -319,3 +319,21 @@ def test_status_names_the_node_of_each_service(ha_lab):
     for index, node in enumerate(NODES, 1):
         assert table[f"memcached-{index}"][1:3] == ["-", node]
         assert table[f"memcached-{index}"][-2:] == ["FAIL", "(down)"]
+
+
+def test_a_family_with_an_api_added_later_restarts_haproxy(
+    ha_lab, monkeypatch
+):
+    # Its frontend is in the new haproxy.cfg only: the running HAProxy
+    # must stop so that lab up starts it on that file (no process here:
+    # the stop is recorded).
+    stopped = []
+    monkeypatch.setattr(
+        lab.procs, "stop", lambda service: stopped.append(service.name)
+    )
+    config = lab._enable(ha_lab, ["cinder"])
+    assert "cinder" in config.families
+    assert stopped == ["haproxy"]
+    stopped.clear()
+    lab._enable(config, ["swift"])  # no API on every controller
+    assert stopped == []
