@@ -80,6 +80,7 @@ def ha_lab():
         os.environ.get("RALLY_OSIC_LAB_TEST_VENVS") or REPO / ".lab" / "venvs"
     )
     started = time.monotonic()
+    up_failed = True
     try:
         result = lab_cli(
             "up",
@@ -93,13 +94,16 @@ def ha_lab():
             venvs,
         )
         assert result.returncode == 0, (
-            f"lab up failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            f"lab up failed (logs kept in {state_dir / 'log'}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
+        up_failed = False
         print(f"lab up --controllers 3: {time.monotonic() - started:.0f} s")
         yield lab_config.load(state_dir)
     finally:
         down = lab_cli("down", "--state-dir", state_dir, timeout=300)
-        if down.returncode == 0:
+        # A lab that did not come up keeps its logs for the reader.
+        if down.returncode == 0 and not up_failed:
             shutil.rmtree(state_dir, ignore_errors=True)
 
 
